@@ -1,0 +1,105 @@
+# Two commands matter: `make up` runs the stack, `make test` runs every test. Both install what is
+# missing first; stamps make a second run install nothing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PY_DIR   := python-model-service
+VENV     := $(PY_DIR)/.venv
+PY       := $(abspath $(VENV))/bin/python
+JAVA_DIR := java-gateway
+WEB_DIR  := web
+GATEWAY_JAR := $(JAVA_DIR)/target/gateway.jar
+MVN      := mvn -B -q -f $(JAVA_DIR)/pom.xml
+# Compile with the default JDK (17); run on the newest JDK present (21+ turns on virtual threads).
+JAVA_RUN_HOME := $(shell ls -d /usr/lib/jvm/temurin-2[1-9]* /usr/lib/jvm/temurin-[3-9][0-9]* 2>/dev/null | sort -V | tail -n 1)
+export JAVA_RUN_HOME
+
+JAVA_SOURCES := $(shell find $(JAVA_DIR)/src/main $(WEB_DIR) -type f -not -path '*/node_modules/*' 2>/dev/null)
+
+.PHONY: help setup setup-python setup-java setup-web setup-browser setup-services up test lint \
+        test-python test-java test-e2e test-web bench demo-model clean
+
+help:
+	@echo "make up          install what is missing, build, and run every tier (Ctrl-C stops)"
+	@echo "make test        install what is missing and run every test of every tier"
+	@echo "make bench       run the benchmarks (results under bench/results/)"
+	@echo "make lint        ruff + mypy (Python); Java formatting is checked inside mvn verify"
+	@echo "make demo-model  build the bundled demo model (cached)"
+	@echo "make clean       remove build outputs and caches (keeps the Python venv: make clean-all)"
+
+## ---- install --------------------------------------------------------------------------------
+setup: setup-python setup-java setup-web
+
+setup-python: $(VENV)/.installed
+$(VENV)/.installed: $(PY_DIR)/requirements.lock
+	@echo "==> Python: creating $(VENV) from requirements.lock"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(PY_DIR)/requirements.lock
+	touch $@
+
+setup-java: $(GATEWAY_JAR)
+$(GATEWAY_JAR): $(JAVA_DIR)/pom.xml $(JAVA_SOURCES) $(WEB_DIR)/node_modules/.installed
+	@echo "==> Java: building $(GATEWAY_JAR)"
+	$(MVN) -DskipTests -Dspotless.check.skip=true package
+	touch $@
+
+setup-web: $(WEB_DIR)/node_modules/.installed
+$(WEB_DIR)/node_modules/.installed: $(WEB_DIR)/package-lock.json
+	@echo "==> Web: npm ci"
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests (test tools cannot download their own browsers here).
+setup-browser:
+	@command -v chromium >/dev/null 2>&1 || scripts/apt-install.sh chromium
+
+# PostgreSQL and Redis servers for the tests that need real ones.
+setup-services:
+	@scripts/apt-install.sh --if-missing '/usr/lib/postgresql/*/bin/postgres' postgresql
+	@scripts/apt-install.sh --if-missing /usr/bin/redis-server redis-server
+
+demo-model: setup-python
+	@cd $(PY_DIR) && $(PY) -m app.demo_model
+
+## ---- run --------------------------------------------------------------------------------------
+up: setup
+	@scripts/up.sh
+
+## ---- test -------------------------------------------------------------------------------------
+test: setup setup-browser setup-services
+	@$(MAKE) --no-print-directory lint test-python test-java test-e2e test-web
+	@echo "==> all tiers passed"
+
+lint: setup-python
+	cd $(PY_DIR) && $(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
+	cd tests && $(PY) -m ruff check --config ../$(PY_DIR)/pyproject.toml . && \
+	  $(PY) -m ruff format --config ../$(PY_DIR)/pyproject.toml --check .
+	cd bench && $(PY) -m ruff check --config ../$(PY_DIR)/pyproject.toml . && \
+	  $(PY) -m ruff format --config ../$(PY_DIR)/pyproject.toml --check .
+
+test-python: setup-python demo-model
+	cd $(PY_DIR) && $(PY) -m pytest -q
+
+test-java: setup-java setup-services
+	scripts/test-java.sh
+
+test-e2e: setup demo-model
+	$(PY) -m pytest -q -c tests/pytest.ini tests
+
+test-web: setup-web setup-browser setup demo-model
+	cd $(WEB_DIR) && npm test
+
+## ---- bench ------------------------------------------------------------------------------------
+bench: setup demo-model
+	cd bench && $(PY) serving_bench.py
+	cd bench && $(PY) gateway_bench.py
+
+clean:
+	rm -rf $(JAVA_DIR)/target $(PY_DIR)/.cache .cache bench/results/*.tmp
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf $(PY_DIR)/.pytest_cache $(PY_DIR)/.mypy_cache $(PY_DIR)/.ruff_cache $(WEB_DIR)/node_modules
+
+clean-all: clean
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from app.demo_model.build import main
+
+raise SystemExit(main())

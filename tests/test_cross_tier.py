@@ -1,0 +1,110 @@
+"""Business apps and server-side callers get the model's exact output through the gateway."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+from sse import parse
+from stack import Stack
+
+HELLO_REPLY = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
+MODEL = "demo-model"
+
+
+def _openai_stream_text(client: httpx.Client, body: dict) -> tuple[str, list[str]]:
+    """The content of a chat-completions stream and the raw data lines, [DONE] included."""
+    text, datas = [], []
+    with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
+        assert resp.status_code == 200, resp.read()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        for ev in parse(resp.iter_lines()):
+            datas.append(ev.data)
+            if ev.data == "[DONE]":
+                continue
+            for choice in json.loads(ev.data).get("choices", []):
+                text.append(choice.get("delta", {}).get("content") or "")
+    return "".join(text), datas
+
+
+def test_chinese_stream_through_gateway_equals_direct_stream(stack: Stack) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "你是一个乐于助人的人工智能助手。"},
+            {"role": "user", "content": "介绍一下长城"},
+        ],
+        "max_tokens": 96,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": 42,
+    }
+    with stack.model_client() as direct, stack.gateway_client() as gateway:
+        direct_text, _ = _openai_stream_text(direct, body)
+        relayed_text, relayed_events = _openai_stream_text(gateway, body)
+        whole = gateway.post("/v1/chat/completions", json=body).json()
+    assert direct_text, "the model service streamed nothing"
+    assert "长城" in direct_text
+    assert "\ufffd" not in relayed_text, "a UTF-8 character was cut in half"
+    assert relayed_text == direct_text
+    assert relayed_events[-1] == "[DONE]" and relayed_events.count("[DONE]") == 1
+    assert whole["choices"][0]["message"]["content"] == direct_text
+
+
+def test_official_openai_client_through_gateway(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=f"{stack.gateway_url}/v1", api_key=stack.admin_key)
+    messages = [{"role": "user", "content": "你好"}]
+    reply = client.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=64)
+    assert reply.choices[0].message.content == HELLO_REPLY
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=messages,
+            temperature=0,
+            max_tokens=64,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == HELLO_REPLY
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
+    assert [m.id for m in client.models.list().data] == [MODEL]
+
+
+def test_gateway_refuses_a_wrong_key_and_the_model_service_refuses_no_token(stack: Stack) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "你好"}]}
+    bad = httpx.post(
+        f"{stack.gateway_url}/v1/chat/completions", json=body, headers={"Authorization": "Bearer nope"}
+    )
+    assert bad.status_code == 401
+    assert bad.json()["error"]["type"]
+    direct = httpx.post(f"{stack.model_url}/v1/chat/completions", json=body)
+    assert direct.status_code == 401
+    assert "error" in direct.json()
+
+
+def test_product_stream_is_stored_as_the_conversation_history(stack: Stack) -> None:
+    with stack.gateway_client() as gw:
+        conversation = gw.post("/api/conversations", json={}).json()["id"]
+        body = {"conversationId": conversation, "model": MODEL, "query": "你好"}
+        with gw.stream("POST", "/api/chat/messages", json=body) as resp:
+            assert resp.status_code == 200, resp.read()
+            events = list(parse(resp.iter_lines()))
+        deltas = [e for e in events if e.event == "message"]
+        assert deltas, events
+        assert [int(e.id or 0) for e in deltas] == list(range(1, len(deltas) + 1))
+        finish = [e for e in events if e.event == "finish"]
+        assert len(finish) == 1 and events[-1] is finish[0]
+        text = "".join(json.loads(e.data)["text"] for e in deltas)
+        assert text.strip()
+        stored = gw.get(f"/api/conversations/{conversation}/messages").json()
+        stored = stored if isinstance(stored, list) else stored["data"]
+        assert [m["role"] for m in stored] == ["user", "assistant"]
+        assert stored[0]["content"] == "你好"
+        assert stored[1]["content"] == text

@@ -1,0 +1,96 @@
+// Starts the real tiers (model service + gateway) on free loopback ports for the browser tests.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const READY_TIMEOUT_MS = 240_000;
+
+/** @returns {Promise<number>} */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** @param {string} name @param {import("node:child_process").ChildProcess} proc @param {string} url @param {string} log */
+async function waitReady(name, proc, url, log) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited (${proc.exitCode}):\n${readFileSync(log, "utf8").slice(-4000)}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${readFileSync(log, "utf8").slice(-4000)}`);
+}
+
+/** @param {import("node:child_process").ChildProcess} proc */
+function stop(proc) {
+  if (proc.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    proc.once("exit", () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    proc.kill("SIGTERM");
+  });
+}
+
+/** Starts both tiers; `stop()` on the result ends them. */
+export async function startStack() {
+  const work = mkdtempSync(join(tmpdir(), "web-e2e-"));
+  const modelPort = await freePort();
+  const gatewayPort = await freePort();
+  const adminKey = `sk-admin-${randomBytes(18).toString("base64url")}`;
+  const env = {
+    ...process.env,
+    MODEL_HOST: "127.0.0.1",
+    MODEL_PORT: String(modelPort),
+    MODEL_SERVICE_TOKEN: randomBytes(32).toString("base64url"),
+    GATEWAY_PORT: String(gatewayPort),
+    GATEWAY_UPSTREAMS: `http://127.0.0.1:${modelPort}`,
+    ADMIN_API_KEY: adminKey,
+    GATEWAY_DB_URL: `jdbc:h2:file:${join(work, "gateway-db")}`,
+  };
+  delete env.MODEL_PATH;
+  const modelLog = join(work, "model-service.log");
+  const gatewayLog = join(work, "gateway.log");
+  const model = spawn(join(ROOT, "python-model-service/.venv/bin/python"), ["-m", "app"], {
+    cwd: join(ROOT, "python-model-service"),
+    env,
+    stdio: ["ignore", openSync(modelLog, "w"), openSync(modelLog, "a")],
+  });
+  const java = process.env.JAVA_RUN_HOME ? join(process.env.JAVA_RUN_HOME, "bin/java") : "java";
+  const gateway = spawn(java, ["-jar", join(ROOT, "java-gateway/target/gateway.jar")], {
+    cwd: work,
+    env,
+    stdio: ["ignore", openSync(gatewayLog, "w"), openSync(gatewayLog, "a")],
+  });
+  const stack = {
+    url: `http://127.0.0.1:${gatewayPort}`,
+    adminKey,
+    stop: () => Promise.all([stop(gateway), stop(model)]),
+  };
+  try {
+    await waitReady("model service", model, `http://127.0.0.1:${modelPort}/ready`, modelLog);
+    await waitReady("gateway", gateway, `${stack.url}/actuator/health`, gatewayLog);
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
+  return stack;
+}
