@@ -1,0 +1,178 @@
+package io.selfhosted.gateway.chat;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ScheduledFuture;
+
+/**
+ * The resume buffer of one assistant message: every event with its sequence number, the text so
+ * far, and the clients attached. A reconnect replays from any event id exactly once, under the same
+ * lock that appends, so nothing is lost or repeated between replay and live events.
+ */
+final class GenerationStream {
+
+  /** One product event; {@code id} is its 1-based sequence number. */
+  record Event(long id, String name, String data) {
+    String frame() {
+      return "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n";
+    }
+  }
+
+  /** Where a resume request points. */
+  enum Resume {
+    OK,
+    NOTHING_LEFT,
+    BEYOND_STREAM
+  }
+
+  private final String messageId;
+  private final String conversationId;
+  private final List<Event> events = new ArrayList<>();
+  private final Set<EventSink> sinks = new LinkedHashSet<>();
+  private final StringBuilder text = new StringBuilder();
+  private boolean ending;
+  private boolean ended;
+  private long endedAtNanos;
+  private ScheduledFuture<?> graceTimer;
+  private final GraceTimer grace;
+  private Runnable onAbandoned = () -> {};
+
+  GenerationStream(String messageId, String conversationId, GraceTimer grace) {
+    this.messageId = messageId;
+    this.conversationId = conversationId;
+    this.grace = grace;
+  }
+
+  String messageId() {
+    return messageId;
+  }
+
+  String conversationId() {
+    return conversationId;
+  }
+
+  synchronized String text() {
+    return text.toString();
+  }
+
+  synchronized boolean isEnding() {
+    return ending;
+  }
+
+  synchronized boolean isEnded() {
+    return ended;
+  }
+
+  synchronized long endedAtNanos() {
+    return endedAtNanos;
+  }
+
+  synchronized int eventCount() {
+    return events.size();
+  }
+
+  synchronized int sinkCount() {
+    return sinks.size();
+  }
+
+  /** Installs what runs when no client has been attached for the grace period. */
+  synchronized void onAbandoned(Runnable action) {
+    this.onAbandoned = action;
+  }
+
+  synchronized Resume checkResume(long lastEventId) {
+    if (lastEventId < 0 || lastEventId > events.size()) {
+      return Resume.BEYOND_STREAM;
+    }
+    return ended && lastEventId == events.size() ? Resume.NOTHING_LEFT : Resume.OK;
+  }
+
+  /**
+   * Sends every event after {@code lastEventId}, then keeps the sink attached for live events (or
+   * closes it when the stream has ended).
+   */
+  synchronized void attach(long lastEventId, EventSink sink) {
+    for (int i = (int) Math.max(0, lastEventId); i < events.size(); i++) {
+      if (!sink.send(events.get(i).frame())) {
+        scheduleGraceIfUnattended();
+        return;
+      }
+    }
+    if (ended) {
+      sink.close();
+      return;
+    }
+    sinks.add(sink);
+    if (graceTimer != null) {
+      graceTimer.cancel(false);
+      graceTimer = null;
+    }
+  }
+
+  synchronized void detach(EventSink sink) {
+    if (sinks.remove(sink)) {
+      scheduleGraceIfUnattended();
+    }
+  }
+
+  /** Starts the grace period if nobody is attached; its end cancels the generation. */
+  synchronized void scheduleGraceIfUnattended() {
+    if (!ending && sinks.isEmpty() && graceTimer == null) {
+      graceTimer = grace.schedule(onAbandoned);
+    }
+  }
+
+  /** Appends a text delta as a {@code message} event; ignored once the stream is ending. */
+  synchronized void appendText(String delta, String data) {
+    if (ending) {
+      return;
+    }
+    text.append(delta);
+    publish("message", data);
+  }
+
+  /** Claims the end of the stream; only the first caller gets true. */
+  synchronized boolean beginEnd() {
+    if (ending) {
+      return false;
+    }
+    ending = true;
+    if (graceTimer != null) {
+      graceTimer.cancel(false);
+      graceTimer = null;
+    }
+    return true;
+  }
+
+  /** Publishes the final event and ends every attached client's response. */
+  synchronized void end(String name, String data) {
+    publish(name, data);
+    ended = true;
+    endedAtNanos = System.nanoTime();
+    // Closing a sink calls back into detach(): iterate over a copy.
+    List<EventSink> attached = List.copyOf(sinks);
+    sinks.clear();
+    for (EventSink sink : attached) {
+      sink.close();
+    }
+  }
+
+  private void publish(String name, String data) {
+    Event event = new Event(events.size() + 1, name, data);
+    events.add(event);
+    String frame = event.frame();
+    for (EventSink sink : List.copyOf(sinks)) {
+      if (!sink.send(frame)) {
+        sinks.remove(sink);
+      }
+    }
+    scheduleGraceIfUnattended();
+  }
+
+  /** Schedules the grace-period action; a seam for tests. */
+  interface GraceTimer {
+    ScheduledFuture<?> schedule(Runnable action);
+  }
+}

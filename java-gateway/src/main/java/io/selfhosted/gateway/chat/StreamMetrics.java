@@ -1,0 +1,60 @@
+package io.selfhosted.gateway.chat;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.springframework.stereotype.Component;
+
+/** Stream gauges and timers exported on /actuator/prometheus. */
+@Component
+class StreamMetrics {
+
+  private final AtomicInteger active = new AtomicInteger();
+  private final Timer addedTtft;
+  private final Timer ttft;
+  private final MeterRegistry meters;
+
+  StreamMetrics(MeterRegistry meters) {
+    this.meters = meters;
+    Gauge.builder("gateway.streams.active", active, AtomicInteger::get)
+        .description("generations streaming right now")
+        .register(meters);
+    this.addedTtft =
+        Timer.builder("gateway.ttft.added")
+            .description("time to first token added by the gateway (before and after upstream)")
+            .publishPercentileHistogram()
+            .register(meters);
+    this.ttft =
+        Timer.builder("gateway.ttft")
+            .description("time to first token as the client sees it")
+            .publishPercentileHistogram()
+            .register(meters);
+  }
+
+  void started() {
+    active.incrementAndGet();
+  }
+
+  void ended(String surface, String outcome) {
+    active.decrementAndGet();
+    Counter.builder("gateway.streams.ended")
+        .tag("surface", surface)
+        .tag("outcome", outcome)
+        .register(meters)
+        .increment();
+  }
+
+  int active() {
+    return active.get();
+  }
+
+  /** Records TTFT: gateway time before the upstream call plus time from arrival to relay. */
+  void firstToken(long requestNanos, long upstreamSentNanos, long chunkNanos, long relayedNanos) {
+    long added = (upstreamSentNanos - requestNanos) + (relayedNanos - chunkNanos);
+    addedTtft.record(Math.max(0, added), TimeUnit.NANOSECONDS);
+    ttft.record(Math.max(0, relayedNanos - requestNanos), TimeUnit.NANOSECONDS);
+  }
+}

@@ -1,0 +1,33 @@
+package io.selfhosted.gateway.system;
+
+import org.springframework.context.annotation.Configuration;
+import org.springframework.web.servlet.config.annotation.CorsRegistry;
+import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
+
+/** CORS from configuration: with no allowed origins, only same-origin pages may call the API. */
+@Configuration
+public class WebConfig implements WebMvcConfigurer {
+
+  private final GatewayProperties properties;
+
+  public WebConfig(GatewayProperties properties) {
+    this.properties = properties;
+  }
+
+  @Override
+  public void addCorsMappings(CorsRegistry registry) {
+    var origins = properties.cors().allowedOrigins();
+    if (origins == null || origins.isEmpty()) {
+      return;
+    }
+    for (String path : new String[] {"/v1/**", "/api/**"}) {
+      registry
+          .addMapping(path)
+          .allowedOrigins(origins.toArray(String[]::new))
+          .allowedMethods("GET", "POST", "PUT", "DELETE", "OPTIONS")
+          .allowedHeaders("Authorization", "Content-Type", "Last-Event-ID", "X-Request-Id")
+          .exposedHeaders("X-Request-Id", "Retry-After")
+          .allowCredentials(true);
+    }
+  }
+}

@@ -1,0 +1,129 @@
+package io.selfhosted.gateway.upstream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.selfhosted.gateway.system.GatewayProperties;
+import java.io.IOException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import okhttp3.Call;
+import okhttp3.ConnectionPool;
+import okhttp3.Dispatcher;
+import okhttp3.MediaType;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.sse.EventSource;
+import okhttp3.sse.EventSourceListener;
+import okhttp3.sse.EventSources;
+import org.springframework.beans.factory.DisposableBean;
+import org.springframework.stereotype.Component;
+
+/**
+ * The HTTP client towards the model services. One OkHttpClient, sized for thousands of concurrent
+ * streams: okhttp's default dispatcher admits only 5 calls per host and queues the rest silently.
+ */
+@Component
+public class ModelServiceClient implements DisposableBean {
+
+  static final MediaType JSON = MediaType.get("application/json");
+
+  private final OkHttpClient client;
+  private final EventSource.Factory eventSources;
+  private final ObjectMapper mapper;
+  private final String token;
+
+  public ModelServiceClient(GatewayProperties properties, ObjectMapper mapper) {
+    GatewayProperties.Upstream upstream = properties.upstream();
+    Dispatcher dispatcher = new Dispatcher(dispatcherExecutor());
+    dispatcher.setMaxRequests(upstream.maxConcurrentStreams());
+    dispatcher.setMaxRequestsPerHost(upstream.maxConcurrentStreams());
+    this.client =
+        new OkHttpClient.Builder()
+            .dispatcher(dispatcher)
+            .connectionPool(new ConnectionPool(1024, 5, TimeUnit.MINUTES))
+            .connectTimeout(upstream.connectTimeout())
+            // Read timeout = longest silence tolerated; queued requests get `: ping` comments.
+            .readTimeout(upstream.readTimeout())
+            .writeTimeout(upstream.connectTimeout().multipliedBy(2))
+            .retryOnConnectionFailure(false)
+            .build();
+    this.eventSources = EventSources.createFactory(client);
+    this.mapper = mapper;
+    this.token = properties.modelServiceToken();
+  }
+
+  /** Virtual threads where the JDK has them (21+), otherwise okhttp's own cached pool. */
+  private static ExecutorService dispatcherExecutor() {
+    try {
+      return (ExecutorService)
+          Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+    } catch (ReflectiveOperationException e) {
+      return new Dispatcher().executorService();
+    }
+  }
+
+  /** Opens a streaming chat completion; callbacks arrive on a dispatcher thread. */
+  EventSource openStream(
+      Replica replica, JsonNode body, String requestId, EventSourceListener listener) {
+    Request request =
+        request(replica, "/v1/chat/completions", requestId)
+            .header("Accept", "text/event-stream")
+            .post(RequestBody.create(toBytes(body), JSON))
+            .build();
+    return eventSources.newEventSource(request, listener);
+  }
+
+  /** A blocking call, for non-streaming completions and the model list. */
+  Call call(Replica replica, String path, JsonNode body, String requestId) {
+    Request.Builder builder = request(replica, path, requestId);
+    if (body != null) {
+      builder.post(RequestBody.create(toBytes(body), JSON));
+    }
+    return client.newCall(builder.build());
+  }
+
+  /** Readiness probe with a short deadline, so a hung replica cannot stall health checks. */
+  Call readiness(Replica replica) {
+    return client
+        .newBuilder()
+        .callTimeout(upstreamProbeTimeoutMillis(), TimeUnit.MILLISECONDS)
+        .build()
+        .newCall(request(replica, "/ready", null).get().build());
+  }
+
+  private long upstreamProbeTimeoutMillis() {
+    return Math.max(1000, client.connectTimeoutMillis());
+  }
+
+  int runningCalls() {
+    return client.dispatcher().runningCallsCount();
+  }
+
+  private Request.Builder request(Replica replica, String path, String requestId) {
+    Request.Builder builder = new Request.Builder().url(replica.resolve(path));
+    if (token != null && !token.isBlank()) {
+      builder.header("Authorization", "Bearer " + token);
+    }
+    if (requestId != null) {
+      builder.header("X-Request-Id", requestId);
+    }
+    return builder;
+  }
+
+  private byte[] toBytes(JsonNode body) {
+    try {
+      return mapper.writeValueAsBytes(body);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(e);
+    }
+  }
+
+  @Override
+  public void destroy() {
+    client.dispatcher().cancelAll();
+    client.dispatcher().executorService().shutdown();
+    client.connectionPool().evictAll();
+  }
+}

@@ -1,0 +1,22 @@
+package io.selfhosted.gateway.upstream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/**
+ * Callbacks of one logical upstream stream, failover included. Exactly one of {@link #onComplete}
+ * and {@link #onError} ends it; none is called after the caller cancelled.
+ */
+public interface UpstreamListener {
+
+  /** A replica accepted the request (200 text/event-stream); called at most once. */
+  default void onOpen() {}
+
+  /** One {@code chat.completion.chunk} in arrival order. */
+  void onChunk(JsonNode chunk);
+
+  /** The upstream sent {@code [DONE]}. */
+  void onComplete();
+
+  /** The stream failed; {@code afterFirstChunk} tells whether any chunk had been delivered. */
+  void onError(UpstreamError error, boolean afterFirstChunk);
+}

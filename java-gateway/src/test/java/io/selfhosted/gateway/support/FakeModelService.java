@@ -1,0 +1,271 @@
+package io.selfhosted.gateway.support;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import mockwebserver3.Dispatcher;
+import mockwebserver3.MockResponse;
+import mockwebserver3.MockResponseBody;
+import mockwebserver3.MockWebServer;
+import mockwebserver3.RecordedRequest;
+import okio.BufferedSink;
+
+/**
+ * A model service on MockWebServer speaking the upstream protocol: /ready, /v1/models and
+ * /v1/chat/completions, with scripted answers per request and live streams driven by the test.
+ */
+public final class FakeModelService implements Closeable {
+
+  private final MockWebServer server = new MockWebServer();
+  private final BlockingQueue<Function<RecordedRequest, MockResponse>> plans =
+      new LinkedBlockingQueue<>();
+  private final List<RecordedRequest> chatRequests = new CopyOnWriteArrayList<>();
+  private volatile Function<RecordedRequest, MockResponse> fallback =
+      r -> stream("Hello", ",", " world", "!");
+  private volatile int readyStatus = 200;
+
+  public FakeModelService() {
+    server.setDispatcher(
+        new Dispatcher() {
+          @Override
+          public MockResponse dispatch(RecordedRequest request) {
+            String path = request.getUrl().encodedPath();
+            if (path.equals("/ready")) {
+              return new MockResponse.Builder().code(readyStatus).body("{}").build();
+            }
+            if (path.equals("/v1/chat/completions")) {
+              chatRequests.add(request);
+              Function<RecordedRequest, MockResponse> plan = plans.poll();
+              return (plan == null ? fallback : plan).apply(request);
+            }
+            return new MockResponse.Builder().code(404).body("{}").build();
+          }
+        });
+    try {
+      server.start();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Forgets scripted answers and recorded requests between tests sharing one service. */
+  public void reset() {
+    plans.clear();
+    chatRequests.clear();
+    fallback = r -> stream("Hello", ",", " world", "!");
+    readyStatus = 200;
+  }
+
+  public String url() {
+    String url = server.url("/").toString();
+    return url.substring(0, url.length() - 1);
+  }
+
+  /** The next chat request gets this answer; later ones fall back to the default. */
+  public void enqueue(MockResponse response) {
+    plans.add(r -> response);
+  }
+
+  public void enqueue(LiveStream stream) {
+    plans.add(r -> stream.response());
+  }
+
+  public void setDefault(Function<RecordedRequest, MockResponse> answer) {
+    this.fallback = answer;
+  }
+
+  public void setReady(int status) {
+    this.readyStatus = status;
+  }
+
+  public List<RecordedRequest> chatRequests() {
+    return chatRequests;
+  }
+
+  public int chatRequestCount() {
+    return chatRequests.size();
+  }
+
+  @Override
+  public void close() {
+    server.close();
+  }
+
+  // ---- canned answers --------------------------------------------------------------------------
+
+  public static String chunk(String content, String finishReason) {
+    String delta = content == null ? "{}" : "{\"content\":" + Json.quote(content) + "}";
+    return "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"delta\":"
+        + delta
+        + ",\"finish_reason\":"
+        + (finishReason == null ? "null" : Json.quote(finishReason))
+        + "}]}";
+  }
+
+  public static String usageChunk(int prompt, int completion) {
+    return "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        + "\"model\":\"demo-model\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+        + prompt
+        + ",\"completion_tokens\":"
+        + completion
+        + ",\"total_tokens\":"
+        + (prompt + completion)
+        + "}}";
+  }
+
+  /** A complete, well-formed stream of the given deltas, a usage chunk and [DONE]. */
+  public static MockResponse stream(String... deltas) {
+    StringBuilder body = new StringBuilder(": ping\n\n");
+    for (String delta : deltas) {
+      body.append("data: ").append(chunk(delta, null)).append("\n\n");
+    }
+    body.append("data: ").append(chunk(null, "stop")).append("\n\n");
+    body.append("data: ").append(usageChunk(7, deltas.length)).append("\n\n");
+    body.append("data: [DONE]\n\n");
+    return sse(body.toString());
+  }
+
+  public static MockResponse sse(String body) {
+    return new MockResponse.Builder()
+        .addHeader("Content-Type", "text/event-stream")
+        .body(body)
+        .build();
+  }
+
+  public static MockResponse error(int status, String type, String code, String message) {
+    MockResponse.Builder builder =
+        new MockResponse.Builder()
+            .code(status)
+            .addHeader("Content-Type", "application/json")
+            .body(
+                "{\"error\":{\"message\":"
+                    + Json.quote(message)
+                    + ",\"type\":"
+                    + Json.quote(type)
+                    + ",\"param\":null,\"code\":"
+                    + Json.quote(code)
+                    + "}}");
+    if (status == 503) {
+      builder.addHeader("Retry-After", "3");
+    }
+    return builder.build();
+  }
+
+  public static MockResponse completion(String content) {
+    return new MockResponse.Builder()
+        .addHeader("Content-Type", "application/json")
+        .body(
+            "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+                + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"message\":"
+                + "{\"role\":\"assistant\",\"content\":"
+                + Json.quote(content)
+                + "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
+                + "\"completion_tokens\":2,\"total_tokens\":7}}")
+        .build();
+  }
+
+  /**
+   * A stream the test drives token by token. It pings while idle, as the real service does, so a
+   * gateway that hangs up is noticed without the test sending anything.
+   */
+  public static final class LiveStream implements MockResponseBody {
+    private static final String END = "\u0000end";
+    private final BlockingQueue<String> frames = new LinkedBlockingQueue<>();
+    private final CountDownLatch started = new CountDownLatch(1);
+    private final CountDownLatch clientGone = new CountDownLatch(1);
+    private final java.util.concurrent.atomic.AtomicInteger pings =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    MockResponse response() {
+      return new MockResponse.Builder()
+          .addHeader("Content-Type", "text/event-stream")
+          .body(this)
+          .removeHeader("Content-Length")
+          .addHeader("Transfer-Encoding", "chunked")
+          .build();
+    }
+
+    @Override
+    public long getContentLength() {
+      return -1;
+    }
+
+    @Override
+    public void writeTo(BufferedSink sink) throws IOException {
+      started.countDown();
+      try {
+        while (true) {
+          String frame = frames.poll(50, TimeUnit.MILLISECONDS);
+          if (frame == null) {
+            frame = ": ping\n\n";
+            pings.incrementAndGet();
+          }
+          if (frame.equals(END)) {
+            sink.writeUtf8("0\r\n");
+            sink.flush();
+            return;
+          }
+          byte[] bytes = frame.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+          sink.writeHexadecimalUnsignedLong(bytes.length).writeUtf8("\r\n");
+          sink.write(bytes).writeUtf8("\r\n");
+          sink.flush();
+        }
+      } catch (IOException e) {
+        clientGone.countDown();
+        throw e;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException(e);
+      }
+    }
+
+    public LiveStream token(String text) {
+      frames.add("data: " + chunk(text, null) + "\n\n");
+      return this;
+    }
+
+    public LiveStream raw(String frame) {
+      frames.add(frame);
+      return this;
+    }
+
+    /** Finishes like the real service: finish reason, usage, [DONE], end of body. */
+    public void finish() {
+      frames.add("data: " + chunk(null, "stop") + "\n\n");
+      frames.add("data: " + usageChunk(7, 3) + "\n\n");
+      frames.add("data: [DONE]\n\n");
+      frames.add(END);
+    }
+
+    /** Ends the body without [DONE], as a crashing model service would. */
+    public void breakOff() {
+      frames.add(END);
+    }
+
+    public boolean awaitStarted() throws InterruptedException {
+      return started.await(10, TimeUnit.SECONDS);
+    }
+
+    /** True once the gateway has closed this upstream connection. */
+    public boolean awaitClientGone() throws InterruptedException {
+      return clientGone.await(20, TimeUnit.SECONDS);
+    }
+
+    /** How many keep-alive comments were sent while the test sent nothing. */
+    public int pingsSent() {
+      return pings.get();
+    }
+
+    public boolean isClientGone() {
+      return clientGone.getCount() == 0;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+package io.selfhosted.gateway.support;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import org.junit.jupiter.api.BeforeEach;
+import org.springframework.boot.test.autoconfigure.actuate.observability.AutoConfigureObservability;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+/**
+ * The whole gateway on a random port in front of one fake model service. Subclasses share one
+ * application context (same properties), so the suite starts Spring once.
+ */
+@AutoConfigureObservability
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+public abstract class GatewayIntegrationTest {
+
+  public static final String ADMIN_KEY = "test-admin-key";
+  protected static final FakeModelService UPSTREAM = new FakeModelService();
+  private static final MediaType JSON = MediaType.get("application/json");
+
+  @LocalServerPort protected int port;
+
+  @DynamicPropertySource
+  static void gatewayProperties(DynamicPropertyRegistry registry) {
+    registry.add("gateway.upstreams", UPSTREAM::url);
+    registry.add("gateway.admin-api-key", () -> ADMIN_KEY);
+    registry.add("gateway.model-service-token", () -> "internal-token");
+    registry.add("gateway.upstream.health-interval", () -> "1s");
+    registry.add("gateway.stream.heartbeat-interval", () -> "500ms");
+    registry.add("gateway.stream.resume-grace", () -> "3s");
+    registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");
+  }
+
+  @BeforeEach
+  void resetUpstream() {
+    UPSTREAM.reset();
+  }
+
+  protected String url(String path) {
+    return "http://127.0.0.1:" + port + path;
+  }
+
+  protected Request.Builder request(String path) {
+    return new Request.Builder().url(url(path)).header("Authorization", "Bearer " + ADMIN_KEY);
+  }
+
+  protected Response post(String path, String json) throws IOException {
+    return SseClient.HTTP
+        .newCall(request(path).post(RequestBody.create(json, JSON)).build())
+        .execute();
+  }
+
+  protected Response get(String path) throws IOException {
+    return SseClient.HTTP.newCall(request(path).get().build()).execute();
+  }
+
+  protected SseClient openStream(Request request) throws IOException {
+    return new SseClient(SseClient.HTTP.newCall(request).execute());
+  }
+
+  protected SseClient postStream(String path, String json) throws IOException {
+    return openStream(request(path).post(RequestBody.create(json, JSON)).build());
+  }
+
+  protected static JsonNode body(Response response) throws IOException {
+    try (response) {
+      return Json.parse(response.body().string());
+    }
+  }
+}

@@ -1,0 +1,262 @@
+package io.selfhosted.gateway.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.support.FakeModelService.LiveStream;
+import io.selfhosted.gateway.support.GatewayIntegrationTest;
+import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.SseClient;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Bad inputs get a clear error in the shared envelope, and none of them reaches the model. */
+class RequestValidationIntegrationTests extends GatewayIntegrationTest {
+
+  private static final MediaType JSON = MediaType.get("application/json");
+
+  @AfterEach
+  void nothingReachedTheModelService() {
+    assertThat(UPSTREAM.chatRequestCount()).isZero();
+  }
+
+  private JsonNode expectError(Response response, int status) throws Exception {
+    try (response) {
+      assertThat(response.code()).isEqualTo(status);
+      assertThat(response.header("Content-Type")).startsWith("application/json");
+      JsonNode error = Json.parse(response.body().string()).get("error");
+      assertThat(error).isNotNull();
+      assertThat(error.get("message").asText()).isNotBlank();
+      assertThat(error.has("type")).isTrue();
+      assertThat(error.has("param")).isTrue();
+      assertThat(error.has("code")).isTrue();
+      return error;
+    }
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "/v1/chat/completions | {\"model\": \"demo-model\", \"messages\": [",
+        "/api/chat/messages   | {\"model\": \"demo-model\" \"query\": \"hi\"}",
+        "/api/chat/messages   | not json at all",
+      })
+  void refusesMalformedJson(String path, String body) throws Exception {
+    expectError(post(path.trim(), body), 400);
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "/v1/chat/completions | {\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | model",
+        "/v1/chat/completions | {\"model\":\"demo-model\"} | messages",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"messages\":[]} | messages",
+        "/v1/chat/completions | {\"model\":42,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | model",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]} | messages[0].role",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":7}]} | messages[0].content",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"stream\":\"yes\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | stream",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"temperature\":\"hot\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | temperature",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"max_tokens\":-5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | max_tokens",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"top_p\":3,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | top_p",
+        "/api/chat/messages   | {\"model\":\"demo-model\"} | query",
+        "/api/chat/messages   | {\"model\":\"demo-model\",\"query\":[\"hi\"]} | query",
+        "/api/chat/messages   | {\"model\":\"demo-model\",\"query\":\"   \"} | query",
+        "/api/chat/messages   | {\"model\":\"demo-model\",\"query\":\"hi\",\"conversationId\":5} | conversationId",
+      })
+  void namesTheFieldThatIsMissingOrOfTheWrongType(String path, String body, String param)
+      throws Exception {
+    JsonNode error = expectError(post(path.trim(), body), 400);
+    assertThat(error.get("param").asText()).isEqualTo(param.trim());
+  }
+
+  @Test
+  void refusesAJsonBodyThatIsNotAnObject() throws Exception {
+    expectError(post("/v1/chat/completions", "[1,2,3]"), 400);
+  }
+
+  @Test
+  void answers404ForAnUnknownModel() throws Exception {
+    JsonNode error =
+        expectError(
+            post(
+                "/v1/chat/completions",
+                "{\"model\":\"gpt-9\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"),
+            404);
+    assertThat(error.get("code").asText()).isEqualTo("model_not_found");
+    expectError(post("/api/chat/messages", "{\"model\":\"gpt-9\",\"query\":\"hi\"}"), 404);
+  }
+
+  @Test
+  void refusesInvalidUtf8() throws Exception {
+    byte[] prefix = "{\"model\":\"demo-model\",\"query\":\"".getBytes(StandardCharsets.UTF_8);
+    byte[] body = new byte[prefix.length + 4];
+    System.arraycopy(prefix, 0, body, 0, prefix.length);
+    body[prefix.length] = (byte) 0xff;
+    body[prefix.length + 1] = (byte) 0xfe;
+    body[prefix.length + 2] = '"';
+    body[prefix.length + 3] = '}';
+    Response response =
+        SseClient.HTTP
+            .newCall(request("/api/chat/messages").post(RequestBody.create(body, JSON)).build())
+            .execute();
+    expectError(response, 400);
+  }
+
+  @Test
+  void refusesATenMegabyteBodyBeforeReadingItWithoutDisturbingStreams() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    SseClient stream =
+        postStream(
+            "/v1/chat/completions",
+            "{\"model\":\"demo-model\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    live.token("before");
+    assertThat(stream.next().data()).contains("before");
+
+    String status;
+    try (Socket socket = new Socket("127.0.0.1", port)) {
+      OutputStream out = socket.getOutputStream();
+      out.write(
+          ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                  + "Authorization: Bearer "
+                  + ADMIN_KEY
+                  + "\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      // Only the first 64 KiB are sent: the answer must come without the rest of the body.
+      out.write(new byte[64 * 1024]);
+      out.flush();
+      InputStream in = socket.getInputStream();
+      StringBuilder line = new StringBuilder();
+      for (int c = in.read(); c != '\n' && c >= 0; c = in.read()) {
+        line.append((char) c);
+      }
+      status = line.toString().trim();
+    }
+    assertThat(status).startsWith("HTTP/1.1 413");
+
+    live.token(" after");
+    live.finish();
+    assertThat(stream.next().data()).contains(" after");
+    stream.close();
+    UPSTREAM.reset();
+  }
+
+  @Test
+  void refusesAChunkedBodyThatOutgrowsTheLimit() throws Exception {
+    String big = "x".repeat(2 * 1024 * 1024);
+    RequestBody chunked =
+        new RequestBody() {
+          @Override
+          public MediaType contentType() {
+            return JSON;
+          }
+
+          @Override
+          public long contentLength() {
+            return -1;
+          }
+
+          @Override
+          public void writeTo(okio.BufferedSink sink) throws java.io.IOException {
+            sink.writeUtf8("{\"model\":\"demo-model\",\"query\":\"" + big + "\"}");
+          }
+        };
+    try {
+      Response response =
+          SseClient.HTTP.newCall(request("/api/chat/messages").post(chunked).build()).execute();
+      expectError(response, 413);
+    } catch (java.io.IOException closedEarly) {
+      // Also acceptable: the gateway answered 413 and closed before the upload ended.
+    }
+  }
+
+  @Test
+  void refusesMissingAndWrongKeysWith401() throws Exception {
+    Request noKey =
+        new Request.Builder()
+            .url(url("/v1/chat/completions"))
+            .post(RequestBody.create("{}", JSON))
+            .build();
+    JsonNode error = expectError(SseClient.HTTP.newCall(noKey).execute(), 401);
+    assertThat(error.get("type").asText()).isEqualTo("authentication_error");
+
+    Request wrongKey =
+        new Request.Builder()
+            .url(url("/api/conversations"))
+            .header("Authorization", "Bearer not-the-key")
+            .get()
+            .build();
+    expectError(SseClient.HTTP.newCall(wrongKey).execute(), 401);
+  }
+
+  @Test
+  void aSessionCookieStandsInForTheKeyUntilLogout() throws Exception {
+    Response wrong =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .post(RequestBody.create("{\"apiKey\":\"nope\"}", JSON))
+                    .build())
+            .execute();
+    expectError(wrong, 401);
+
+    String cookie;
+    try (Response login =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .post(RequestBody.create("{\"apiKey\":\"" + ADMIN_KEY + "\"}", JSON))
+                    .build())
+            .execute()) {
+      assertThat(login.code()).isEqualTo(204);
+      String setCookie = login.header("Set-Cookie");
+      assertThat(setCookie).contains("HttpOnly").contains("SameSite=Strict");
+      cookie = setCookie.substring(0, setCookie.indexOf(';'));
+    }
+    Request withCookie =
+        new Request.Builder().url(url("/api/conversations")).header("Cookie", cookie).get().build();
+    try (Response ok = SseClient.HTTP.newCall(withCookie).execute()) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+
+    SseClient.HTTP
+        .newCall(
+            new Request.Builder()
+                .url(url("/api/session"))
+                .header("Cookie", cookie)
+                .delete()
+                .build())
+        .execute()
+        .close();
+    expectError(SseClient.HTTP.newCall(withCookie).execute(), 401);
+  }
+
+  @Test
+  void servesTheChatPageAndHealthWithoutAKey() throws Exception {
+    try (Response page =
+        SseClient.HTTP.newCall(new Request.Builder().url(url("/")).build()).execute()) {
+      assertThat(page.code()).isEqualTo(200);
+      assertThat(page.body().string()).containsIgnoringCase("<html");
+    }
+    try (Response health =
+        SseClient.HTTP
+            .newCall(new Request.Builder().url(url("/actuator/health")).build())
+            .execute()) {
+      assertThat(health.code()).isEqualTo(200);
+    }
+  }
+}

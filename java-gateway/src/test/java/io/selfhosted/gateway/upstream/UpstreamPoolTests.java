@@ -1,0 +1,390 @@
+package io.selfhosted.gateway.upstream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.selfhosted.gateway.support.FakeModelService;
+import io.selfhosted.gateway.support.FakeModelService.LiveStream;
+import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.TestProperties;
+import io.selfhosted.gateway.system.ApiException;
+import io.selfhosted.gateway.system.GatewayProperties;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import mockwebserver3.RecordedRequest;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The okhttp-sse listener adapter, failover, balancing and ejection against fake replicas. */
+class UpstreamPoolTests {
+
+  private static final JsonNode BODY =
+      Json.parse("{\"model\":\"demo-model\",\"stream\":true,\"messages\":[]}");
+
+  private final List<AutoCloseable> closeables = new ArrayList<>();
+  private final FakeModelService a = track(new FakeModelService());
+  private final FakeModelService b = track(new FakeModelService());
+  private ModelServiceClient client;
+  private UpstreamPool pool;
+
+  private <T extends AutoCloseable> T track(T closeable) {
+    closeables.add(closeable);
+    return closeable;
+  }
+
+  private UpstreamPool pool(String... urls) {
+    poolWithoutWaiting(urls);
+    await().until(() -> pool.replicas().stream().allMatch(Replica::isHealthy));
+    return pool;
+  }
+
+  private UpstreamPool poolWithoutWaiting(String... urls) {
+    GatewayProperties properties = TestProperties.withUpstreams(List.of(urls), Duration.ofHours(1));
+    client = new ModelServiceClient(properties, new ObjectMapper());
+    pool = new UpstreamPool(properties, client, new ObjectMapper(), new SimpleMeterRegistry());
+    return pool;
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (pool != null) {
+      pool.destroy();
+      client.destroy();
+    }
+    for (AutoCloseable c : closeables) {
+      c.close();
+    }
+  }
+
+  /** Records callbacks in order so tests can assert that nothing is left over. */
+  static class Recorder implements UpstreamListener {
+    final BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+
+    @Override
+    public void onOpen() {
+      calls.add("open");
+    }
+
+    @Override
+    public void onChunk(JsonNode chunk) {
+      JsonNode choice = chunk.path("choices").path(0);
+      if (chunk.path("choices").isEmpty()) {
+        calls.add("usage:" + chunk.path("usage").path("total_tokens").asInt());
+      } else if (choice.hasNonNull("finish_reason")) {
+        calls.add("finish:" + choice.get("finish_reason").asText());
+      } else {
+        calls.add("text:" + choice.path("delta").path("content").asText());
+      }
+    }
+
+    @Override
+    public void onComplete() {
+      calls.add("complete");
+    }
+
+    @Override
+    public void onError(UpstreamError error, boolean afterFirstChunk) {
+      calls.add(
+          "error:"
+              + error.kind()
+              + ":"
+              + error.status()
+              + (afterFirstChunk ? ":after-first" : ":before-first")
+              + ":"
+              + error.message());
+    }
+
+    String take() throws InterruptedException {
+      String call = calls.poll(20, TimeUnit.SECONDS);
+      assertThat(call).as("expected another callback").isNotNull();
+      return call;
+    }
+
+    /** Every callback up to and including the terminal one. */
+    List<String> untilEnd() throws InterruptedException {
+      List<String> seen = new ArrayList<>();
+      while (true) {
+        String call = take();
+        seen.add(call);
+        if (call.equals("complete") || call.startsWith("error:")) {
+          return seen;
+        }
+      }
+    }
+  }
+
+  @Test
+  void relaysEveryChunkInOrderAndCompletesOnDone() throws Exception {
+    pool(a.url());
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "req-1", recorder);
+
+    assertThat(recorder.untilEnd())
+        .containsExactly(
+            "open",
+            "text:Hello",
+            "text:,",
+            "text: world",
+            "text:!",
+            "finish:stop",
+            "usage:11",
+            "complete");
+    assertThat(recorder.calls).isEmpty();
+  }
+
+  @Test
+  void sendsTheInternalTokenAndRequestId() throws Exception {
+    pool(a.url());
+    Recorder recorder = new Recorder();
+    pool.stream(BODY, "req-42", recorder);
+    recorder.untilEnd();
+
+    RecordedRequest request = a.chatRequests().get(0);
+    assertThat(request.getHeaders().get("Authorization")).isEqualTo("Bearer internal-token");
+    assertThat(request.getHeaders().get("X-Request-Id")).isEqualTo("req-42");
+    assertThat(Json.parse(request.getBody().utf8()).get("model").asText()).isEqualTo("demo-model");
+  }
+
+  @Test
+  void failsOverToAnotherReplicaOn5xxBeforeTheFirstToken() throws Exception {
+    pool(a.url(), b.url());
+    a.enqueue(FakeModelService.error(500, "server_error", "boom", "engine crashed"));
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd()).startsWith("open", "text:Hello").endsWith("complete");
+    assertThat(a.chatRequestCount()).isEqualTo(1);
+    assertThat(b.chatRequestCount()).isEqualTo(1);
+  }
+
+  @Test
+  void failsOverWhenAReplicaIsOverloaded() throws Exception {
+    pool(a.url(), b.url());
+    a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd()).endsWith("complete");
+    assertThat(b.chatRequestCount()).isEqualTo(1);
+  }
+
+  @Test
+  void failsOverWhenAReplicaRefusesConnections() throws Exception {
+    FakeModelService dead = new FakeModelService();
+    String deadUrl = dead.url();
+    dead.close();
+    poolWithoutWaiting(deadUrl, a.url());
+    Replica deadReplica = pool.replicas().get(0);
+    await().until(() -> !deadReplica.isHealthy());
+    // As if the health check had not noticed yet: the first attempt goes to the dead replica.
+    deadReplica.markHealthy(true);
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd()).contains("text:Hello").endsWith("complete");
+    assertThat(a.chatRequestCount()).isEqualTo(1);
+  }
+
+  @Test
+  void neverRetriesOnceATokenWasRelayed() throws Exception {
+    pool(a.url(), b.url());
+    LiveStream live = new LiveStream();
+    a.enqueue(live);
+    live.token("Hel").breakOff();
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    List<String> calls = recorder.untilEnd();
+    assertThat(calls).containsExactly("open", "text:Hel", calls.get(2));
+    assertThat(calls.get(2)).startsWith("error:CONNECTION:0:after-first");
+    assertThat(b.chatRequestCount()).isZero();
+  }
+
+  @Test
+  void reportsAnErrorEventInsideTheStream() throws Exception {
+    pool(a.url());
+    a.enqueue(
+        FakeModelService.sse(
+            "data: "
+                + FakeModelService.chunk("Hi", null)
+                + "\n\ndata: {\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
+                + "\"code\":\"oom\"}}\n\n"));
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd())
+        .containsExactly("open", "text:Hi", "error:IN_STREAM:0:after-first:out of memory");
+  }
+
+  @Test
+  void passesA4xxThroughWithoutTryingAnotherReplica() throws Exception {
+    pool(a.url(), b.url());
+    a.enqueue(
+        FakeModelService.error(
+            400, "invalid_request_error", "context_length_exceeded", "prompt is too long"));
+    Recorder recorder = new Recorder();
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd())
+        .containsExactly("error:HTTP:400:before-first:prompt is too long");
+    assertThat(b.chatRequestCount()).isZero();
+  }
+
+  @Test
+  void deliversEachChunkOfASlowUpstreamAsItArrives() throws Exception {
+    pool(a.url());
+    LiveStream live = new LiveStream();
+    a.enqueue(live);
+    Recorder recorder = new Recorder();
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.take()).isEqualTo("open");
+    for (String word : List.of("one", " two", " three")) {
+      live.token(word);
+      // The next token is only sent after this one arrived: nothing is held back.
+      assertThat(recorder.take()).isEqualTo("text:" + word);
+    }
+    live.finish();
+    assertThat(recorder.untilEnd()).containsExactly("finish:stop", "usage:10", "complete");
+  }
+
+  @Test
+  void aQueuedRequestThatOnlyPingsOutlivesTheReadTimeout() throws Exception {
+    pool(a.url());
+    LiveStream live = new LiveStream();
+    a.enqueue(live);
+    Recorder recorder = new Recorder();
+    pool.stream(BODY, "r", recorder);
+    assertThat(recorder.take()).isEqualTo("open");
+
+    // The read timeout is 1 s here; 40 pings at 50 ms apart are twice that without a token.
+    await().until(() -> live.pingsSent() >= 40);
+    live.token("finally");
+    live.finish();
+
+    assertThat(recorder.untilEnd())
+        .containsExactly("text:finally", "finish:stop", "usage:10", "complete");
+  }
+
+  @Test
+  void cancelClosesTheUpstreamConnectionAndEndsCallbacks() throws Exception {
+    pool(a.url());
+    LiveStream live = new LiveStream();
+    a.enqueue(live);
+    Recorder recorder = new Recorder();
+    UpstreamPool.StreamHandle handle = pool.stream(BODY, "r", recorder);
+    live.token("first");
+    assertThat(recorder.take()).isEqualTo("open");
+    assertThat(recorder.take()).isEqualTo("text:first");
+
+    handle.cancel();
+
+    assertThat(live.awaitClientGone()).isTrue();
+    // The replica is released by okhttp's last callback for this call; nothing reached us.
+    await().until(() -> pool.replicas().get(0).outstanding() == 0);
+    assertThat(recorder.calls).isEmpty();
+  }
+
+  @Test
+  void sendsNewStreamsToTheReplicaWithFewestOutstandingRequests() throws Exception {
+    pool(a.url(), b.url());
+    LiveStream busy = new LiveStream();
+    a.enqueue(busy);
+    Recorder first = new Recorder();
+    pool.stream(BODY, "r1", first);
+    assertThat(busy.awaitStarted()).isTrue();
+
+    Recorder second = new Recorder();
+    pool.stream(BODY, "r2", second);
+
+    assertThat(second.untilEnd()).endsWith("complete");
+    assertThat(b.chatRequestCount()).isEqualTo(1);
+    assertThat(a.chatRequestCount()).isEqualTo(1);
+    busy.finish();
+    assertThat(first.untilEnd()).endsWith("complete");
+  }
+
+  @Test
+  void ejectsAFailingReplicaAndReturnsItWhenReadyAgain() throws Exception {
+    pool(a.url(), b.url());
+    Replica replicaA = pool.replicas().get(0);
+    for (int i = 0; i < 2; i++) {
+      a.enqueue(FakeModelService.error(500, "server_error", "boom", "crash"));
+      Recorder recorder = new Recorder();
+      pool.stream(BODY, "r", recorder);
+      assertThat(recorder.untilEnd()).endsWith("complete");
+    }
+    assertThat(replicaA.isHealthy()).isFalse();
+
+    Recorder recorder = new Recorder();
+    pool.stream(BODY, "r", recorder);
+    recorder.untilEnd();
+    assertThat(a.chatRequestCount()).as("an ejected replica gets no traffic").isEqualTo(2);
+
+    pool.checkHealth();
+    await().until(replicaA::isHealthy);
+  }
+
+  @Test
+  void activeHealthChecksEjectAReplicaThatIsNotReady() throws Exception {
+    pool(a.url(), b.url());
+    a.setReady(503);
+
+    pool.checkHealth();
+
+    await().until(() -> !pool.replicas().get(0).isHealthy());
+    Recorder recorder = new Recorder();
+    pool.stream(BODY, "r", recorder);
+    assertThat(recorder.untilEnd()).endsWith("complete");
+    assertThat(a.chatRequestCount()).isZero();
+  }
+
+  @Test
+  void reportsASilentUpstreamAsATimeoutThatBecomes504() throws Exception {
+    pool(a.url());
+    a.enqueue(FakeModelService.stream("late").newBuilder().bodyDelay(10, TimeUnit.SECONDS).build());
+    UpstreamError[] seen = new UpstreamError[1];
+    Recorder recorder =
+        new Recorder() {
+          @Override
+          public void onError(UpstreamError error, boolean afterFirstChunk) {
+            seen[0] = error;
+            super.onError(error, afterFirstChunk);
+          }
+        };
+
+    pool.stream(BODY, "r", recorder);
+
+    assertThat(recorder.untilEnd()).last().asString().startsWith("error:TIMEOUT");
+    assertThat(seen[0].toApiException().status().value()).isEqualTo(504);
+  }
+
+  @Test
+  void blockingCallsMapUpstreamFailuresToGatewayStatuses() {
+    pool(a.url());
+    a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
+
+    assertThatThrownBy(() -> pool.call("/v1/chat/completions", BODY, "r"))
+        .isInstanceOfSatisfying(
+            ApiException.class,
+            e -> {
+              assertThat(e.status().value()).isEqualTo(503);
+              assertThat(e.retryAfterSeconds()).isEqualTo(3L);
+            });
+  }
+}
