@@ -96,6 +96,11 @@ public class ChatRequests {
     if (seed != null) {
       upstream.put("seed", seed);
     }
+    // vLLM's extension, honoured by our model service: generate max_tokens whatever the model
+    // says, as load tests and benchmarks need.
+    if (request.has("ignore_eos")) {
+      upstream.put("ignore_eos", bool(request, "ignore_eos", false));
+    }
     return new Completion(profile, stream, includeUsage, upstream);
   }
 

@@ -93,6 +93,18 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void passesIgnoreEosThroughForLoadTests() throws Exception {
+    UPSTREAM.enqueue(FakeModelService.completion("Hi there"));
+    post(
+            "/v1/chat/completions",
+            "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"ignore_eos\":true}")
+        .close();
+    JsonNode upstream = Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8());
+    assertThat(upstream.get("ignore_eos").asBoolean()).isTrue();
+  }
+
+  @Test
   void listsTheConfiguredModels() throws Exception {
     JsonNode models = body(get("/v1/models"));
     assertThat(models.at("/data/0/id").asText()).isEqualTo("demo-model");
