@@ -20,8 +20,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+
 from loadgen import RequestTrace, run_load, summarize
 
 BENCH = Path(__file__).resolve().parent
@@ -135,13 +137,25 @@ async def warm(url: str, model: str, token: str | None) -> None:
     await run_load(url, bodies(model, 4, 8), 4, token)
 
 
-def http_system(url: str, model: str, token: str | None, levels: list[int], per: int, max_tokens: int) -> dict:
+def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
+    """Counts every system's output tokens the same way: the streamed text, re-tokenized.
+
+    Servers differ in what they report (some send no usage, some pack several tokens in a chunk).
+    """
+    for t in traces:
+        t.tokens = len(tokenizer.encode(t.text, add_special_tokens=False))
+    return traces
+
+
+def http_system(
+    url: str, model: str, token: str | None, levels: list[int], per: int, max_tokens: int, tokenizer: Any
+) -> dict:
     """Runs every concurrency level against one HTTP server."""
     asyncio.run(warm(url, model, token))
     results = {}
     for c in levels:
         traces, wall = asyncio.run(run_load(url, bodies(model, max(per, c * 2), max_tokens), c, token))
-        results[str(c)] = summarize(traces, wall)
+        results[str(c)] = summarize(recount(traces, tokenizer), wall)
         print(f"    c={c:<3} {results[str(c)]}", flush=True)
     return results
 
@@ -156,13 +170,15 @@ def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) ->
     async def one(i: int) -> RequestTrace:
         prompt = engine.encode_chat([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}])
         trace = RequestTrace(start=time.perf_counter())
+        ids: list[int] = []
         params = SamplingParams(max_new_tokens=max_tokens, temperature=0.0)
         async for step in engine.generate(f"bench-{i}-{time.perf_counter_ns()}", prompt, params):
             if step.token_ids:
                 now = time.perf_counter()
                 trace.first = trace.first or now
                 trace.chunks.append(now)
-                trace.tokens += len(step.token_ids)
+                ids.extend(step.token_ids)
+        trace.text = engine.tokenizer.decode(ids, skip_special_tokens=True)
         return trace
 
     async def level(n: int, c: int) -> tuple[list[RequestTrace], float]:
@@ -182,7 +198,7 @@ def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) ->
         out = {}
         for c in levels:
             traces, wall = await level(max(per, c * 2), c)
-            out[str(c)] = summarize(traces, wall)
+            out[str(c)] = summarize(recount(traces, engine.tokenizer), wall)
             print(f"    c={c:<3} {out[str(c)]}", flush=True)
         return out
 
@@ -200,6 +216,9 @@ def bench_model(name: str, model_dir: Path, levels: list[int], per: int, max_tok
     logs.mkdir(parents=True, exist_ok=True)
     served = model_dir.name
     out: dict[str, dict] = {}
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
 
     print(f"[{name}] in-process engine", flush=True)
     out["in_process"] = in_process(model_dir, levels, per, max_tokens)
@@ -209,20 +228,20 @@ def bench_model(name: str, model_dir: Path, levels: list[int], per: int, max_tok
     env = {"MODEL_PATH": str(model_dir), "MODEL_PORT": str(port), "MODEL_SERVICE_TOKEN": token}
     cmd = [py, "-m", "app"]
     with server(cmd, "/ready", port, {**env, "PYTHONPATH": str(SERVICE)}, logs / f"{name}-ours.log") as url:
-        out["ours"] = http_system(url, served, token, levels, per, max_tokens)
+        out["ours"] = http_system(url, served, token, levels, per, max_tokens, tok)
 
     print(f"[{name}] transformers serve --continuous-batching", flush=True)
     port = free_port()
     cmd = [str(Path(py).parent / "transformers"), "serve", str(model_dir), "--continuous-batching"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     with server(cmd, "/health", port, {}, logs / f"{name}-transformers-serve.log") as url:
-        out["transformers_serve"] = http_system(url, str(model_dir), None, levels, per, max_tokens)
+        out["transformers_serve"] = http_system(url, str(model_dir), None, levels, per, max_tokens, tok)
 
     print(f"[{name}] naive one-generate-per-request server", flush=True)
     port = free_port()
     cmd = [py, str(BENCH / "naive_server.py"), str(model_dir), str(port)]
     with server(cmd, "/ready", port, {}, logs / f"{name}-naive.log") as url:
-        out["naive"] = http_system(url, served, None, levels, per, max_tokens)
+        out["naive"] = http_system(url, served, None, levels, per, max_tokens, tok)
     return out
 
 
@@ -252,10 +271,18 @@ def plot(results: dict, path: Path) -> None:
         systems = results["models"][name]["systems"]
         for sys_name, per_level in systems.items():
             levels = [int(c) for c in per_level]
-            axes[row][0].plot(levels, [per_level[str(c)]["tokens_per_s"] for c in levels], "o-", label=sys_name)
-            axes[row][1].plot(levels, [per_level[str(c)]["ttft_p50_ms"] for c in levels], "o-", label=sys_name)
-        axes[row][0].set(title=f"{name}: output tokens/s", xlabel="concurrent streams", xscale="log", xticks=levels)
-        axes[row][1].set(title=f"{name}: TTFT p50 (ms)", xlabel="concurrent streams", xscale="log", yscale="log")
+            axes[row][0].plot(
+                levels, [per_level[str(c)]["tokens_per_s"] for c in levels], "o-", label=sys_name
+            )
+            axes[row][1].plot(
+                levels, [per_level[str(c)]["ttft_p50_ms"] for c in levels], "o-", label=sys_name
+            )
+        axes[row][0].set(
+            title=f"{name}: output tokens/s", xlabel="concurrent streams", xscale="log", xticks=levels
+        )
+        axes[row][1].set(
+            title=f"{name}: TTFT p50 (ms)", xlabel="concurrent streams", xscale="log", yscale="log"
+        )
         for ax in axes[row]:
             ax.set_xticks(levels, [str(c) for c in levels])
             ax.grid(alpha=0.3)
