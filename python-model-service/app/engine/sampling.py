@@ -1,0 +1,97 @@
+"""Per-request sampling with its own seeded generator, shared by both engines.
+
+Continuous batching samples every row from one global RNG, so a request's output would depend on
+its neighbours and seeds could not be honoured; and its per-request temperature divides by zero
+for greedy requests. Instead the engines decode with argmax and this module turns each sampled
+row into a one-hot score row, drawn from the request's own ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from app.engine.base import SamplingParams
+
+_SYSTEM_RANDOM = random.SystemRandom()
+
+
+@dataclass
+class RowSampler:
+    """The sampling state of one request."""
+
+    temperature: float
+    top_p: float
+    generator: torch.Generator | None
+
+    @classmethod
+    def from_params(cls, params: SamplingParams) -> RowSampler:
+        """A sampler for ``params``; greedy requests need no generator."""
+        if params.temperature <= 0:
+            return cls(0.0, 1.0, None)
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(params.seed if params.seed is not None else _SYSTEM_RANDOM.getrandbits(63))
+        return cls(params.temperature, params.top_p, gen)
+
+    def choose(self, scores: torch.Tensor) -> int | None:
+        """The sampled token for a 1-D score row, or None for greedy (argmax applies)."""
+        if self.generator is None:
+            return None
+        probs = torch.softmax(scores.float().cpu() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, descending=True)
+            cumulative = torch.cumsum(sorted_probs, dim=-1)
+            # keep the smallest prefix whose mass reaches top_p (the first token always stays)
+            drop = cumulative - sorted_probs >= self.top_p
+            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=self.generator).item())
+
+
+class SamplerRegistry:
+    """Maps the small integer slot carried through the batch to each request's sampler."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._samplers: dict[int, RowSampler] = {}
+
+    def add(self, params: SamplingParams) -> int:
+        """Register a request's sampler and return its slot."""
+        with self._lock:
+            self._next = (self._next + 1) % 2_000_000_000
+            slot = self._next
+            self._samplers[slot] = RowSampler.from_params(params)
+            return slot
+
+    def remove(self, slot: int) -> None:
+        """Forget a finished request's sampler."""
+        with self._lock:
+            self._samplers.pop(slot, None)
+
+    def get(self, slot: int) -> RowSampler | None:
+        """The sampler of a slot, if it is still registered."""
+        with self._lock:
+            return self._samplers.get(slot)
+
+    def __len__(self) -> int:
+        return len(self._samplers)
+
+    def apply(self, scores: torch.Tensor, slots: list[int]) -> torch.Tensor:
+        """Force each sampled row to its drawn token so that argmax picks it."""
+        out = scores
+        for row, slot in enumerate(slots):
+            sampler = self.get(slot)
+            if sampler is None:
+                continue
+            token = sampler.choose(scores[row])
+            if token is None:
+                continue
+            if out is scores:
+                out = scores.clone()
+            out[row].fill_(float("-inf"))
+            out[row, token] = 0.0
+        return out

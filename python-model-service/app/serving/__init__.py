@@ -1,0 +1,1 @@
+"""Validation, chat templating, detokenization, stop strings and chunking between the API and the engine."""

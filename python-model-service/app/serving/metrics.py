@@ -1,0 +1,57 @@
+"""Prometheus metrics of one service instance (own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class ServiceMetrics:
+    """Request, queue, latency and token metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "model_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.finished = Counter(
+            "model_generations", "Finished generations by finish reason", ["finish_reason"], registry=r
+        )
+        for reason in ("stop", "length", "cancelled", "error"):
+            self.finished.labels(finish_reason=reason)  # dashboards see zeros, not gaps
+        self.rejected = Counter(
+            "model_rejected_requests", "Requests refused because the queue was full", registry=r
+        )
+        self.queue_depth = Gauge(
+            "model_queue_depth", "Admitted requests still waiting for a first token", registry=r
+        )
+        self.running = Gauge("model_running_requests", "Requests currently producing tokens", registry=r)
+        self.engine_running = Gauge(
+            "model_engine_running_requests", "Requests holding an engine slot (scheduler view)", registry=r
+        )
+        self.engine_waiting = Gauge(
+            "model_engine_waiting_requests", "Requests waiting inside the engine", registry=r
+        )
+        self.ttft = Histogram(
+            "model_time_to_first_token_seconds", "Time to first token", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.tpot = Histogram(
+            "model_time_per_output_token_seconds",
+            "Time per output token",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_time = Histogram(
+            "model_queue_time_seconds",
+            "Time from admission to the first engine step",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.prompt_tokens = Counter("model_prompt_tokens", "Prompt tokens processed", registry=r)
+        self.completion_tokens = Counter("model_completion_tokens", "Completion tokens generated", registry=r)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

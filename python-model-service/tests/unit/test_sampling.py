@@ -1,0 +1,33 @@
+import torch
+
+from app.engine.base import SamplingParams
+from app.engine.sampling import RowSampler, SamplerRegistry
+
+
+def test_greedy_leaves_scores_to_argmax() -> None:
+    assert RowSampler.from_params(SamplingParams(5, temperature=0.0, seed=3)).choose(torch.randn(10)) is None
+
+
+def test_same_seed_same_draws() -> None:
+    scores = torch.randn(50)
+    a = RowSampler.from_params(SamplingParams(5, temperature=1.5, seed=42))
+    b = RowSampler.from_params(SamplingParams(5, temperature=1.5, seed=42))
+    assert [a.choose(scores) for _ in range(20)] == [b.choose(scores) for _ in range(20)]
+
+
+def test_top_p_keeps_only_the_nucleus() -> None:
+    scores = torch.tensor([10.0, 9.0, 0.0, -1.0, -2.0])
+    s = RowSampler.from_params(SamplingParams(5, temperature=1.0, top_p=0.5, seed=1))
+    assert {s.choose(scores) for _ in range(50)} == {0}
+
+
+def test_registry_forces_each_sampled_row() -> None:
+    reg = SamplerRegistry()
+    greedy = reg.add(SamplingParams(5, temperature=0.0))
+    sampled = reg.add(SamplingParams(5, temperature=1.0, top_p=0.01, seed=0))
+    scores = torch.tensor([[1.0, 5.0, 2.0], [3.0, 1.0, 0.0], [0.0, 0.0, 9.0]])
+    out = reg.apply(scores, [greedy, sampled, -1])
+    assert out.argmax(dim=-1).tolist() == [1, 0, 2]
+    assert torch.isinf(out[1, 1])
+    reg.remove(sampled)
+    assert reg.get(sampled) is None
