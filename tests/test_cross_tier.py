@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -108,3 +109,83 @@ def test_product_stream_is_stored_as_the_conversation_history(stack: Stack) -> N
         assert [m["role"] for m in stored] == ["user", "assistant"]
         assert stored[0]["content"] == "你好"
         assert stored[1]["content"] == text
+
+
+def _metric(client: httpx.Client, name: str) -> float:
+    """Sum of a Prometheus series' samples (all label sets) on the model service."""
+    total, found = 0.0, False
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    assert found, f"{name} is not exported"
+    return total
+
+
+def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_client_disconnect_through_gateway_frees_the_model_slot(stack: Stack) -> None:
+    cancelled = 'model_generations_total{finish_reason="cancelled"}'
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "介绍一下长城"}],
+        "max_tokens": 1024,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    with stack.model_client() as direct, stack.gateway_client() as gateway:
+        cancelled_before = _metric(direct, cancelled)
+        with gateway.stream("POST", "/v1/chat/completions", json=body) as resp:
+            assert resp.status_code == 200
+            for ev in parse(resp.iter_lines()):
+                if ev.data != "[DONE]" and json.loads(ev.data)["choices"][0]["delta"].get("content"):
+                    break
+            assert _metric(direct, "model_engine_running_requests") == 1
+        # The client has gone: the gateway must cancel upstream and the engine free the slot.
+        _wait_for(
+            lambda: _metric(direct, "model_engine_running_requests") == 0, "the engine slot to be freed"
+        )
+        _wait_for(
+            lambda: _metric(direct, cancelled) >= cancelled_before + 1, "the cancellation to be counted"
+        )
+
+
+def test_browser_stream_resumes_exactly_after_a_dropped_connection(stack: Stack) -> None:
+    with stack.gateway_client() as gw:
+        conversation = gw.post("/api/conversations", json={}).json()["id"]
+        started = gw.post(
+            f"/api/conversations/{conversation}/messages", json={"model": MODEL, "query": "介绍一下长城"}
+        ).json()
+        first: list = []
+        with gw.stream("GET", started["streamUrl"], headers={"Accept": "text/event-stream"}) as resp:
+            assert resp.status_code == 200
+            for ev in parse(resp.iter_lines()):
+                first.append(ev)
+                if len(first) == 3:
+                    break  # the browser's connection drops here
+        assert all(e.event == "message" for e in first), first
+        last_id = first[-1].id
+        rest: list = []
+        with gw.stream(
+            "GET",
+            started["streamUrl"],
+            headers={"Accept": "text/event-stream", "Last-Event-ID": str(last_id)},
+        ) as resp:
+            assert resp.status_code == 200
+            rest = list(parse(resp.iter_lines()))
+        events = first + rest
+        ids = [int(e.id or 0) for e in events]
+        assert ids == list(range(1, len(events) + 1)), "an event was lost or repeated across the reconnect"
+        assert events[-1].event == "finish"
+        text = "".join(json.loads(e.data)["text"] for e in events if e.event == "message")
+        stored = gw.get(f"/api/conversations/{conversation}/messages").json()
+        stored = stored if isinstance(stored, list) else stored["data"]
+        assert stored[-1]["role"] == "assistant"
+        assert stored[-1]["content"] == text
+        assert "长城" in text
