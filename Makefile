@@ -74,10 +74,8 @@ test: setup setup-browser setup-services
 
 lint: setup-python
 	cd $(PY_DIR) && $(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
-	cd tests && $(PY) -m ruff check --config ../$(PY_DIR)/pyproject.toml . && \
-	  $(PY) -m ruff format --config ../$(PY_DIR)/pyproject.toml --check .
-	cd bench && $(PY) -m ruff check --config ../$(PY_DIR)/pyproject.toml . && \
-	  $(PY) -m ruff format --config ../$(PY_DIR)/pyproject.toml --check .
+	$(PY) -m ruff check --config $(PY_DIR)/pyproject.toml tests bench
+	$(PY) -m ruff format --config $(PY_DIR)/pyproject.toml --check tests bench
 
 test-python: setup-python demo-model
 	cd $(PY_DIR) && $(PY) -m pytest -q

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from loadgen import RequestTrace, run_load, summarize
 
 BENCH = Path(__file__).resolve().parent
