@@ -107,7 +107,7 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
     sent.forEach(m -> turns.add(m.get("role").asText() + ":" + m.get("content").asText()));
     assertThat(turns)
         .containsExactly(
-            "system:You are a helpful AI assistant.",
+            "system:你是一个乐于助人的人工智能助手。",
             "user:first question",
             "assistant:Hello, world!",
             "user:second question");
