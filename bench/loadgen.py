@@ -20,6 +20,7 @@ class RequestTrace:
     chunks: list[float] = field(default_factory=list)
     text: str = ""
     tokens: int = 0
+    reported: bool = False  # tokens came from the server's usage chunk
     error: str | None = None
 
 
@@ -35,7 +36,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def summarize(traces: list[RequestTrace], wall: float) -> dict[str, float | int]:
     """Throughput and latency figures over a run's traces."""
-    ok = [t for t in traces if t.error is None and t.first is not None]
+    # A stream that ended cleanly with no visible text (a random-weight model can generate only
+    # special tokens) is not an error; it just has no TTFT.
+    ok = [t for t in traces if t.error is None]
     ttft = [(t.first - t.start) * 1000 for t in ok if t.first is not None]
     itl = [(b - a) * 1000 for t in ok for a, b in zip(t.chunks, t.chunks[1:], strict=False)]
     tokens = sum(t.tokens for t in ok)
@@ -65,6 +68,7 @@ async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict[st
                 chunk = json.loads(line[6:])
                 if chunk.get("usage"):
                     trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
+                    trace.reported = True
                 for choice in chunk.get("choices") or []:
                     content = (choice.get("delta") or {}).get("content")
                     if content:

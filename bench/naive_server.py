@@ -31,7 +31,7 @@ def build(model_dir: str) -> FastAPI:
     def ready() -> dict[str, str]:
         return {"status": "ready"}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> StreamingResponse | JSONResponse:
         body = await request.json()
         inputs = tokenizer.apply_chat_template(
@@ -43,11 +43,15 @@ def build(model_dir: str) -> FastAPI:
         if body.get("ignore_eos"):
             kwargs["min_new_tokens"] = max_tokens
 
+        generated: list[int] = []
+
         def run() -> None:
             with torch.inference_mode():
-                model.generate(**kwargs)
+                out = model.generate(**kwargs)
+            generated.append(int(out.shape[1] - inputs["input_ids"].shape[1]))
 
-        threading.Thread(target=run, daemon=True).start()
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
         rid = f"chatcmpl-{uuid.uuid4().hex}"
 
         def events() -> Iterator[str]:
@@ -61,6 +65,14 @@ def build(model_dir: str) -> FastAPI:
                         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
                     }
                     yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            worker.join()
+            usage = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": {"completion_tokens": generated[0] if generated else 0},
+            }
+            yield f"data: {json.dumps(usage)}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")

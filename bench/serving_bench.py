@@ -32,6 +32,10 @@ RESULTS = BENCH / "results"
 CACHE = BENCH / ".cache"
 sys.path.insert(0, str(SERVICE))
 
+# Our engine (in process and served) batches as many requests as the highest level has streams,
+# as `transformers serve` does by default.
+BATCH_REQUESTS = 32
+
 PROMPTS = [
     "你好",
     "介绍一下长城",
@@ -137,12 +141,14 @@ async def warm(url: str, model: str, token: str | None) -> None:
 
 
 def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
-    """Counts every system's output tokens the same way: the streamed text, re-tokenized.
+    """Output tokens as the server reports them (usage), else the streamed text re-tokenized.
 
-    Servers differ in what they report (some send no usage, some pack several tokens in a chunk).
+    Counting chunks would be wrong: servers pack several tokens into one chunk when a character
+    spans tokens or the client is behind.
     """
     for t in traces:
-        t.tokens = len(tokenizer.encode(t.text, add_special_tokens=False))
+        if not t.reported:
+            t.tokens = len(tokenizer.encode(t.text, add_special_tokens=False))
     return traces
 
 
@@ -163,7 +169,7 @@ def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) ->
     """The limit: our engine driven directly, without HTTP, SSE or detokenization."""
     from app.engine import SamplingParams, load_engine
 
-    engine = load_engine(str(model_dir), device="cpu")
+    engine = load_engine(str(model_dir), device="cpu", max_batch_requests=BATCH_REQUESTS)
     engine.start()
 
     async def one(i: int) -> RequestTrace:
@@ -178,6 +184,7 @@ def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) ->
                 trace.chunks.append(now)
                 ids.extend(step.token_ids)
         trace.text = engine.tokenizer.decode(ids, skip_special_tokens=True)
+        trace.tokens, trace.reported = len(ids), True
         return trace
 
     async def level(n: int, c: int) -> tuple[list[RequestTrace], float]:
@@ -224,7 +231,12 @@ def bench_model(name: str, model_dir: Path, levels: list[int], per: int, max_tok
 
     print(f"[{name}] ours (HTTP + SSE)", flush=True)
     port = free_port()
-    env = {"MODEL_PATH": str(model_dir), "MODEL_PORT": str(port), "MODEL_SERVICE_TOKEN": token}
+    env = {
+        "MODEL_PATH": str(model_dir),
+        "MODEL_PORT": str(port),
+        "MODEL_SERVICE_TOKEN": token,
+        "MODEL_MAX_BATCH_REQUESTS": str(BATCH_REQUESTS),
+    }
     cmd = [py, "-m", "app"]
     with server(cmd, "/ready", port, {**env, "PYTHONPATH": str(SERVICE)}, logs / f"{name}-ours.log") as url:
         out["ours"] = http_system(url, served, token, levels, per, max_tokens, tok)
@@ -295,7 +307,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="demo,random", help="comma-separated: demo, random")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
-    parser.add_argument("--requests", type=int, default=8, help="minimum requests per level (at least 2x c)")
+    parser.add_argument("--requests", type=int, default=24, help="minimum requests per level (at least 2x c)")
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
     from app.demo_model.build import build, default_model_dir
