@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from loadgen import run_load, summarize
@@ -97,13 +99,13 @@ def gateway_pid(port: int) -> int | None:
 WARMUP_REQUESTS = 3000
 
 
-def relay_overhead(levels: list[int], tokens: int, interval_ms: int, warmup: int = WARMUP_REQUESTS) -> dict:
-    """Direct vs through-the-gateway, same fake upstream, same requests, one level at a time."""
+@contextmanager
+def fake_and_gateway(tokens: int, interval_ms: int, tag: str) -> Iterator[tuple[str, str, str, int]]:
+    """A paced fake upstream and a gateway in front of it; yields (direct, gateway, key, port)."""
     up_port, gw_port, key = free_port(), free_port(), "sk-bench-" + secrets.token_urlsafe(16)
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     fake_env = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
-    out: dict = {}
     with tempfile.TemporaryDirectory() as work:
         gw_env = {
             "GATEWAY_PORT": str(gw_port),
@@ -113,71 +115,60 @@ def relay_overhead(levels: list[int], tokens: int, interval_ms: int, warmup: int
             "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
         }
         fake = [sys.executable, str(BENCH / "fake_upstream.py"), str(up_port)]
+        gateway = [java(), "-jar", str(JAR)]
         with (
-            server(fake, "/ready", up_port, fake_env, logs / "fake-upstream.log") as direct,
-            server(
-                [java(), "-jar", str(JAR)], "/actuator/health", gw_port, gw_env, logs / "gateway.log"
-            ) as gw,
+            server(fake, "/ready", up_port, fake_env, logs / f"fake-upstream-{tag}.log") as direct,
+            server(gateway, "/actuator/health", gw_port, gw_env, logs / f"gateway-{tag}.log") as gw,
         ):
-            # Steady state, not start-up, is measured: let the JIT compile the hot path first.
-            asyncio.run(run_load(gw, bodies(warmup), 128, key))
-            for c in levels:
-                n = max(32, 2 * c)
-                d_traces, d_wall = asyncio.run(run_load(direct, bodies(n), c))
-                g_traces, g_wall = asyncio.run(run_load(gw, bodies(n), c, key))
-                d, g = summarize(d_traces, d_wall), summarize(g_traces, g_wall)
-                out[str(c)] = {
-                    "direct": d,
-                    "gateway": g,
-                    "tokens_per_s_ratio": round(g["tokens_per_s"] / d["tokens_per_s"], 4),
-                    "added_ttft_p50_ms": round(g["ttft_p50_ms"] - d["ttft_p50_ms"], 2),
-                    "added_ttft_p99_ms": round(g["ttft_p99_ms"] - d["ttft_p99_ms"], 2),
-                }
-                print(
-                    f"  c={c:<4} ratio={out[str(c)]['tokens_per_s_ratio']} "
-                    f"added TTFT p50={out[str(c)]['added_ttft_p50_ms']} ms "
-                    f"p99={out[str(c)]['added_ttft_p99_ms']} ms errors={g['errors']}",
-                    flush=True,
-                )
+            yield direct, gw, key, gw_port
+
+
+def relay_overhead(levels: list[int], tokens: int, interval_ms: int, warmup: int = WARMUP_REQUESTS) -> dict:
+    """Direct vs through-the-gateway, same fake upstream, same requests, one level at a time."""
+    out: dict = {}
+    with fake_and_gateway(tokens, interval_ms, "relay") as (direct, gw, key, _):
+        # Steady state, not start-up, is measured: let the JIT compile the hot path first.
+        asyncio.run(run_load(gw, bodies(warmup), 128, key))
+        for c in levels:
+            n = max(32, 2 * c)
+            d_traces, d_wall = asyncio.run(run_load(direct, bodies(n), c))
+            g_traces, g_wall = asyncio.run(run_load(gw, bodies(n), c, key))
+            d, g = summarize(d_traces, d_wall), summarize(g_traces, g_wall)
+            out[str(c)] = {
+                "direct": d,
+                "gateway": g,
+                "tokens_per_s_ratio": round(g["tokens_per_s"] / d["tokens_per_s"], 4),
+                "added_ttft_p50_ms": round(g["ttft_p50_ms"] - d["ttft_p50_ms"], 2),
+                "added_ttft_p99_ms": round(g["ttft_p99_ms"] - d["ttft_p99_ms"], 2),
+            }
+            print(
+                f"  c={c:<4} ratio={out[str(c)]['tokens_per_s_ratio']} "
+                f"added TTFT p50={out[str(c)]['added_ttft_p50_ms']} ms "
+                f"p99={out[str(c)]['added_ttft_p99_ms']} ms errors={g['errors']}",
+                flush=True,
+            )
     return out
 
 
 def capacity(streams: int, tokens: int, interval_ms: int) -> dict:
     """Holds ``streams`` slow streams open through the gateway at once."""
-    up_port, gw_port, key = free_port(), free_port(), "sk-bench-" + secrets.token_urlsafe(16)
-    logs = RESULTS / "logs"
-    fake_env = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
-    with tempfile.TemporaryDirectory() as work:
-        gw_env = {
-            "GATEWAY_PORT": str(gw_port),
-            "GATEWAY_UPSTREAMS": f"http://127.0.0.1:{up_port}",
-            "ADMIN_API_KEY": key,
-            "MODEL_SERVICE_TOKEN": secrets.token_urlsafe(32),
-            "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
+    with fake_and_gateway(tokens, interval_ms, "capacity") as (_, gw, key, gw_port):
+        pid = gateway_pid(gw_port)
+        asyncio.run(run_load(gw, bodies(8), 8, key))
+        with RssSampler(pid or os.getpid()) as rss:
+            traces, wall = asyncio.run(run_load(gw, bodies(streams), streams, key))
+        s = summarize(traces, wall)
+        result = {
+            "streams": streams,
+            "completed": s["requests"] - s["errors"],
+            "errors": s["errors"],
+            "stream_seconds": tokens * interval_ms / 1000,
+            "wall_s": s["wall_s"],
+            "gateway_peak_rss_mib": round(rss.peak_kb / 1024, 1) if pid else None,
+            "ttft_p99_ms": s["ttft_p99_ms"],
         }
-        fake = [sys.executable, str(BENCH / "fake_upstream.py"), str(up_port)]
-        with (
-            server(fake, "/ready", up_port, fake_env, logs / "fake-upstream-slow.log"),
-            server(
-                [java(), "-jar", str(JAR)], "/actuator/health", gw_port, gw_env, logs / "gateway-capacity.log"
-            ) as gw,
-        ):
-            pid = gateway_pid(gw_port)
-            asyncio.run(run_load(gw, bodies(8), 8, key))
-            with RssSampler(pid or os.getpid()) as rss:
-                traces, wall = asyncio.run(run_load(gw, bodies(streams), streams, key))
-            s = summarize(traces, wall)
-            result = {
-                "streams": streams,
-                "completed": s["requests"] - s["errors"],
-                "errors": s["errors"],
-                "stream_seconds": tokens * interval_ms / 1000,
-                "wall_s": s["wall_s"],
-                "gateway_peak_rss_mib": round(rss.peak_kb / 1024, 1) if pid else None,
-                "ttft_p99_ms": s["ttft_p99_ms"],
-            }
-            print(f"  capacity: {result}", flush=True)
-            return result
+        print(f"  capacity: {result}", flush=True)
+        return result
 
 
 def plot(results: dict, path: Path) -> None:
