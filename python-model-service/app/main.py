@@ -39,6 +39,10 @@ def resolve_model_path(settings: Settings) -> str:
     from app.engine.loader import ModelLoadError
 
     if settings.path:
+        looks_local = settings.path.startswith(("/", "./", "../", "~")) or settings.path.count("/") > 1
+        if looks_local and not Path(settings.path).expanduser().is_dir():
+            # A hub id is "org/name"; anything else that is not a folder is a typo, not a download.
+            raise ModelLoadError(f"MODEL_PATH={settings.path!r} is not a folder on this machine")
         return settings.path
     from app.demo_model.build import default_model_dir
 
