@@ -171,14 +171,8 @@ def test_streams_still_running_at_the_drain_deadline_end_as_cancelled(demo_model
 
 def test_a_missing_model_folder_fails_at_start_with_one_clear_line(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
-    proc = subprocess.run(
-        [sys.executable, "-m", "app"],
-        cwd=SERVICE_ROOT,
-        env={**os.environ, "MODEL_PATH": str(missing), "MODEL_SERVICE_TOKEN": "t" * 32, "MODEL_PORT": "0"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = launch({"MODEL_PATH": str(missing), "MODEL_SERVICE_TOKEN": TOKEN, "MODEL_PORT": str(free_port())})
+    out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert f"MODEL_PATH='{missing}' is not a folder on this machine" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"MODEL_PATH='{missing}' is not a folder on this machine" in out
+    assert "Traceback" not in out

@@ -6,13 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response
 
-from app.api.deps import RecordDep, ServiceDep, json_body, require_token, until_disconnect
-from app.api.routes.openai import SSE_HEADERS
+from app.api.deps import RecordDep, ServiceDep, json_body, require_token
+from app.api.responses import event_stream, whole_reply
 from app.protocol import LessonChatRequest
 from app.serving.lesson import complete_lesson, prepare_lesson, stream_lesson
-from app.serving.sse import with_pings
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
@@ -29,14 +28,5 @@ async def create_message(
     ticket = service.admit()
     if body.stream:
         message_id = uuid.uuid4().hex
-        events = stream_lesson(service, body, prepared, ticket, record, message_id)
-        return StreamingResponse(
-            with_pings(events, service.settings.ping_interval_s),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
-    result = await until_disconnect(request, complete_lesson(service, body, prepared, ticket, record))
-    if result is None:
-        ticket.release()
-        return Response(status_code=499)
-    return JSONResponse(result.model_dump())
+        return event_stream(service, stream_lesson(service, body, prepared, ticket, record, message_id))
+    return await whole_reply(request, ticket, complete_lesson(service, body, prepared, ticket, record))

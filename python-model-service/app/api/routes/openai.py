@@ -6,16 +6,15 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response
 
-from app.api.deps import RecordDep, ServiceDep, json_body, require_token, until_disconnect
+from app.api.deps import RecordDep, ServiceDep, json_body, require_token
+from app.api.responses import event_stream, whole_reply
 from app.protocol import ChatCompletionRequest, ModelCard, ModelList
 from app.serving.openai import complete_openai, prepare_openai, stream_openai
-from app.serving.sse import with_pings
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _STARTED = int(time.time())
 
 
@@ -37,14 +36,5 @@ async def create_chat_completion(
     ticket = service.admit()
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = stream_openai(service, prepared, ticket, record, include_usage)
-        return StreamingResponse(
-            with_pings(events, service.settings.ping_interval_s),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
-    result = await until_disconnect(request, complete_openai(service, prepared, ticket, record))
-    if result is None:
-        ticket.release()
-        return Response(status_code=499)
-    return JSONResponse(result.model_dump())
+        return event_stream(service, stream_openai(service, prepared, ticket, record, include_usage))
+    return await whole_reply(request, ticket, complete_openai(service, prepared, ticket, record))

@@ -1,0 +1,33 @@
+"""How a chat route answers: an SSE stream with keep-alive pings, or the whole reply as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from app.api.deps import until_disconnect
+from app.serving.chat import ChatService, Ticket
+from app.serving.sse import with_pings
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def event_stream(service: ChatService, events: AsyncIterator[str]) -> StreamingResponse:
+    """SSE events as they come, with a ping comment whenever the stream is silent."""
+    return StreamingResponse(
+        with_pings(events, service.settings.ping_interval_s),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
+async def whole_reply(request: Request, ticket: Ticket, reply: Awaitable[BaseModel]) -> Response:
+    """The reply as JSON; a client gone before it is ready frees its ticket and gets nothing (499)."""
+    result = await until_disconnect(request, reply)
+    if result is None:
+        ticket.release()
+        return Response(status_code=499)
+    return JSONResponse(result.model_dump())
