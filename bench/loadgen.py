@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import json
 import statistics
 import time
 from dataclasses import dataclass, field
-
-import httpx
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -22,6 +23,7 @@ class RequestTrace:
     tokens: int = 0
     reported: bool = False  # tokens came from the server's usage chunk
     error: str | None = None
+    pieces: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, bytes) until parsed
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,29 +57,115 @@ def summarize(traces: list[RequestTrace], wall: float) -> dict[str, float | int]
     }
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str]) -> RequestTrace:
+class _Recorder(asyncio.Protocol):
+    """Sends one request and keeps every piece of the response with its arrival time; nothing else."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.pieces: list[tuple[float, bytes]] = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.pieces.append((time.perf_counter(), data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None) if exc is None else self.done.set_exception(exc)
+
+
+async def _one(host: str, port: int, request: bytes, limit_s: float) -> RequestTrace:
+    """One request on its own connection (``Connection: close``: the server ends it after the reply)."""
     trace = RequestTrace(start=time.perf_counter())
+    loop = asyncio.get_running_loop()
+    recorder = _Recorder(request)
     try:
-        async with client.stream("POST", url, json=body, headers=headers) as resp:
-            if resp.status_code != 200:
-                trace.error = f"HTTP {resp.status_code}: {(await resp.aread())[:200]!r}"
-                return trace
-            async for line in resp.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[6:])
-                if chunk.get("usage"):
-                    trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
-                    trace.reported = True
-                for choice in chunk.get("choices") or []:
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        now = time.perf_counter()
-                        trace.first = trace.first or now
-                        trace.chunks.append(now)
-                        trace.text += content
-    except httpx.HTTPError as e:
+        transport, _ = await loop.create_connection(lambda: recorder, host, port)
+        try:
+            await asyncio.wait_for(recorder.done, limit_s)
+        finally:
+            transport.close()
+    except (OSError, TimeoutError) as e:
         trace.error = repr(e)
+    trace.pieces = recorder.pieces
+    return trace
+
+
+def _body_segments(raw: bytes, chunked: bool, start: int) -> list[tuple[int, bytes]]:
+    """The body as (offset in ``raw``, bytes) segments, with HTTP/1.1 chunked framing removed."""
+    if not chunked:
+        return [(start, raw[start:])]
+    segments, pos = [], start
+    while True:
+        eol = raw.index(b"\r\n", pos)
+        size = int(raw[pos:eol].split(b";")[0], 16)
+        if size == 0:
+            return segments
+        segments.append((eol + 2, raw[eol + 2 : eol + 2 + size]))
+        pos = eol + 2 + size + 2
+
+
+def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
+    """The SSE events of a finished response, each with the arrival time of its last byte."""
+    raw = b"".join(piece for _, piece in trace.pieces)
+    ends = list(itertools.accumulate(len(piece) for _, piece in trace.pieces))
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        raise ValueError(f"incomplete response: {raw[:200]!r}")
+    status_line, *header_lines = raw[:head_end].decode("latin-1").split("\r\n")
+    status = int(status_line.split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    segments = _body_segments(raw, chunked, head_end + 4)
+    if status != 200:
+        body = b"".join(seg for _, seg in segments)
+        raise ValueError(f"HTTP {status}: {body[:200]!r}")
+    events: list[tuple[float, bytes]] = []
+    buf = b""
+    for offset, seg in segments:
+        carried = len(buf)
+        buf += seg.replace(b"\r\n", b"\n")  # CRLF-framed SSE; offsets below stay close enough
+        pos = 0
+        while (end := buf.find(b"\n\n", pos)) >= 0:
+            last_byte = offset + max(0, min(end + 1 - carried, len(seg) - 1))
+            arrival = trace.pieces[bisect.bisect_right(ends, last_byte)][0]
+            events.append((arrival, buf[pos:end]))
+            pos = end + 2
+        buf = buf[pos:]
+    return events
+
+
+def _parse(trace: RequestTrace) -> RequestTrace:
+    """Turns a trace's raw response into text, chunk times and token counts."""
+    if trace.error is None:
+        try:
+            events = _events(trace)
+        except (ValueError, IndexError) as e:
+            trace.error = str(e)
+            events = []
+    else:
+        events = []
+    trace.pieces = []
+    for now, event in events:
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue  # comments (pings), ids, event names
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                continue
+            chunk = json.loads(payload)
+            if chunk.get("usage"):
+                trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
+                trace.reported = True
+            for choice in chunk.get("choices") or []:
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    trace.first = trace.first or now
+                    trace.chunks.append(now)
+                    trace.text += content
     if not trace.tokens:
         # Servers that send no usage chunk: one content chunk is one token for them.
         trace.tokens = len(trace.chunks)
@@ -89,17 +177,32 @@ async def run_load(
     bodies: list[dict],
     concurrency: int,
     token: str | None = None,
+    path: str = "/v1/chat/completions",
+    limit_s: float = 600.0,
 ) -> tuple[list[RequestTrace], float]:
-    """Sends ``bodies`` with at most ``concurrency`` in flight; returns traces and wall time."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    """Sends ``bodies`` with at most ``concurrency`` in flight; returns traces and wall time.
+
+    The client shares the machine with the server under test, so while streams run it only
+    records bytes and their arrival times (an asyncio Protocol, no HTTP library's per-chunk
+    parsing); responses are decoded after the run. Each request gets its own connection.
+    """
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    head = f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+    head += "Accept: text/event-stream\r\nConnection: close\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    requests = []
+    for body in bodies:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        requests.append(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
     sem = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
 
-        async def bounded(body: dict) -> RequestTrace:
-            async with sem:
-                return await _one(client, f"{base_url}/v1/chat/completions", body, headers)
+    async def bounded(request: bytes) -> RequestTrace:
+        async with sem:
+            return await _one(host, port, request, limit_s)
 
-        start = time.perf_counter()
-        traces = await asyncio.gather(*(bounded(b) for b in bodies))
-        return list(traces), time.perf_counter() - start
+    start = time.perf_counter()
+    traces = await asyncio.gather(*(bounded(r) for r in requests))
+    wall = time.perf_counter() - start
+    return [_parse(t) for t in traces], wall

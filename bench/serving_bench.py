@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ sys.path.insert(0, str(SERVICE))
 # Our engine (in process and served) batches as many requests as the highest level has streams,
 # as `transformers serve` does by default.
 BATCH_REQUESTS = 32
+BATCH_TOKENS = 2048  # the service's default batch token budget, for both of our engine's runs
+SYSTEMS = ("in_process", "ours", "transformers_serve", "naive")
 
 PROMPTS = [
     "你好",
@@ -135,11 +137,6 @@ def server(cmd: list[str], ready_path: str, port: int, env: dict[str, str], log:
                 proc.kill()
 
 
-async def warm(url: str, model: str, token: str | None) -> None:
-    """A few requests so that lazy initialisation does not count against a system."""
-    await run_load(url, bodies(model, 4, 8), 4, token)
-
-
 def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
     """Output tokens as the server reports them (usage), else the streamed text re-tokenized.
 
@@ -152,25 +149,79 @@ def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
     return traces
 
 
-def http_system(
-    url: str, model: str, token: str | None, levels: list[int], per: int, max_tokens: int, tokenizer: Any
-) -> dict:
-    """Runs every concurrency level against one HTTP server."""
-    asyncio.run(warm(url, model, token))
-    results = {}
-    for c in levels:
-        traces, wall = asyncio.run(run_load(url, bodies(model, max(per, c * 2), max_tokens), c, token))
-        results[str(c)] = summarize(recount(traces, tokenizer), wall)
-        print(f"    c={c:<3} {results[str(c)]}", flush=True)
-    return results
+class Systems:
+    """Every system under test for one model, all started up front so that rounds can interleave."""
+
+    def __init__(self, name: str, model_dir: Path, max_tokens: int, wanted: list[str]) -> None:
+        from transformers import AutoTokenizer
+
+        self.name, self.model_dir, self.max_tokens = name, model_dir, max_tokens
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.wanted = wanted
+        self.stack = ExitStack()
+        self.http: dict[str, tuple[str, str, str | None]] = {}  # system -> (url, model name, token)
+        self.engine: Any = None
+
+    def __enter__(self) -> Systems:
+        py = sys.executable
+        logs = RESULTS / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        if "in_process" in self.wanted:
+            from app.engine import load_engine
+
+            limits = {"max_batch_requests": BATCH_REQUESTS, "max_batch_tokens": BATCH_TOKENS}
+            self.engine = load_engine(str(self.model_dir), device="cpu", **limits)
+            self.engine.start()
+            self.stack.callback(self.engine.stop)
+        if "ours" in self.wanted:
+            port, token = free_port(), secrets.token_urlsafe(32)
+            env = {
+                "MODEL_PATH": str(self.model_dir),
+                "MODEL_PORT": str(port),
+                "MODEL_SERVICE_TOKEN": token,
+                "MODEL_MAX_BATCH_REQUESTS": str(BATCH_REQUESTS),
+                "MODEL_MAX_BATCH_TOKENS": str(BATCH_TOKENS),
+                "PYTHONPATH": str(SERVICE),
+            }
+            log = logs / f"{self.name}-ours.log"
+            url = self.stack.enter_context(server([py, "-m", "app"], "/ready", port, env, log))
+            self.http["ours"] = (url, self.model_dir.name, token)
+        if "transformers_serve" in self.wanted:
+            port = free_port()
+            cmd = [str(Path(py).parent / "transformers"), "serve", str(self.model_dir)]
+            cmd += ["--continuous-batching", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+            log = logs / f"{self.name}-transformers-serve.log"
+            url = self.stack.enter_context(server(cmd, "/health", port, {}, log))
+            self.http["transformers_serve"] = (url, str(self.model_dir), None)
+        if "naive" in self.wanted:
+            port = free_port()
+            cmd = [py, str(BENCH / "naive_server.py"), str(self.model_dir), str(port)]
+            url = self.stack.enter_context(server(cmd, "/ready", port, {}, logs / f"{self.name}-naive.log"))
+            self.http["naive"] = (url, self.model_dir.name, None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+    def warm(self) -> None:
+        """A few requests each, so that lazy initialisation does not count against a system."""
+        for system in self.wanted:
+            self.run(system, 4, 4, max_tokens=8)
+
+    def run(self, system: str, n: int, c: int, max_tokens: int | None = None) -> dict:
+        """``n`` requests at concurrency ``c`` against one system; its summary."""
+        max_tokens = max_tokens or self.max_tokens
+        if system == "in_process":
+            traces, wall = asyncio.run(in_process_load(self.engine, n, c, max_tokens))
+        else:
+            url, model, token = self.http[system]
+            traces, wall = asyncio.run(run_load(url, bodies(model, n, max_tokens), c, token))
+        return summarize(recount(traces, self.tokenizer), wall)
 
 
-def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) -> dict:
+async def in_process_load(engine: Any, n: int, c: int, max_tokens: int) -> tuple[list[RequestTrace], float]:
     """The limit: our engine driven directly, without HTTP, SSE or detokenization."""
-    from app.engine import SamplingParams, load_engine
-
-    engine = load_engine(str(model_dir), device="cpu", max_batch_requests=BATCH_REQUESTS)
-    engine.start()
+    from app.engine import SamplingParams
 
     async def one(i: int) -> RequestTrace:
         prompt = engine.encode_chat([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}])
@@ -187,80 +238,59 @@ def in_process(model_dir: Path, levels: list[int], per: int, max_tokens: int) ->
         trace.tokens, trace.reported = len(ids), True
         return trace
 
-    async def level(n: int, c: int) -> tuple[list[RequestTrace], float]:
-        sem = asyncio.Semaphore(c)
+    sem = asyncio.Semaphore(c)
 
-        async def bounded(i: int) -> RequestTrace:
-            async with sem:
-                return await one(i)
+    async def bounded(i: int) -> RequestTrace:
+        async with sem:
+            return await one(i)
 
-        start = time.perf_counter()
-        traces = await asyncio.gather(*(bounded(i) for i in range(n)))
-        return list(traces), time.perf_counter() - start
-
-    async def run_all() -> dict:
-        await engine.warmup()
-        await level(4, 4)
-        out = {}
-        for c in levels:
-            traces, wall = await level(max(per, c * 2), c)
-            out[str(c)] = summarize(recount(traces, engine.tokenizer), wall)
-            print(f"    c={c:<3} {out[str(c)]}", flush=True)
-        return out
-
-    try:
-        return asyncio.run(run_all())
-    finally:
-        engine.stop()
+    start = time.perf_counter()
+    traces = await asyncio.gather(*(bounded(i) for i in range(n)))
+    return list(traces), time.perf_counter() - start
 
 
-def bench_model(name: str, model_dir: Path, levels: list[int], per: int, max_tokens: int) -> dict:
-    """All four systems on one model."""
-    py = sys.executable
-    token = secrets.token_urlsafe(32)
-    logs = RESULTS / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    served = model_dir.name
-    out: dict[str, dict] = {}
-    from transformers import AutoTokenizer
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput, with every round's throughput alongside."""
+    ordered = sorted(runs, key=lambda r: r["tokens_per_s"])
+    return {**ordered[len(ordered) // 2], "tokens_per_s_rounds": [r["tokens_per_s"] for r in runs]}
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
 
-    print(f"[{name}] in-process engine", flush=True)
-    out["in_process"] = in_process(model_dir, levels, per, max_tokens)
+def bench_model(
+    name: str,
+    model_dir: Path,
+    levels: list[int],
+    sizes: dict[int, int],
+    max_tokens: int,
+    rounds: int,
+    wanted: list[str],
+) -> dict:
+    """Every system on one model: ``rounds`` interleaved rounds, each level run once per system per round.
 
-    print(f"[{name}] ours (HTTP + SSE)", flush=True)
-    port = free_port()
-    env = {
-        "MODEL_PATH": str(model_dir),
-        "MODEL_PORT": str(port),
-        "MODEL_SERVICE_TOKEN": token,
-        "MODEL_MAX_BATCH_REQUESTS": str(BATCH_REQUESTS),
-    }
-    cmd = [py, "-m", "app"]
-    with server(cmd, "/ready", port, {**env, "PYTHONPATH": str(SERVICE)}, logs / f"{name}-ours.log") as url:
-        out["ours"] = http_system(url, served, token, levels, per, max_tokens, tok)
-
-    print(f"[{name}] transformers serve --continuous-batching", flush=True)
-    port = free_port()
-    cmd = [str(Path(py).parent / "transformers"), "serve", str(model_dir), "--continuous-batching"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with server(cmd, "/health", port, {}, logs / f"{name}-transformers-serve.log") as url:
-        out["transformers_serve"] = http_system(url, str(model_dir), None, levels, per, max_tokens, tok)
-
-    print(f"[{name}] naive one-generate-per-request server", flush=True)
-    port = free_port()
-    cmd = [py, str(BENCH / "naive_server.py"), str(model_dir), str(port)]
-    with server(cmd, "/ready", port, {}, logs / f"{name}-naive.log") as url:
-        out["naive"] = http_system(url, served, None, levels, per, max_tokens, tok)
-    return out
+    The machine's speed drifts (shared host); interleaving puts every system through the same drift,
+    and the median round is reported. The naive server runs in the first round only: it is several
+    times slower, and its figure only has to show that.
+    """
+    runs: dict[str, dict[str, list[dict]]] = {s: {str(c): [] for c in levels} for s in wanted}
+    with Systems(name, model_dir, max_tokens, wanted) as systems:
+        systems.warm()
+        for r in range(rounds):
+            for c in levels:
+                for system in wanted:
+                    if system == "naive" and r > 0:
+                        continue
+                    result = systems.run(system, sizes[c], c)
+                    runs[system][str(c)].append(result)
+                    print(f"  [{name}] round {r + 1} c={c:<3} {system:<18} {result}", flush=True)
+    return {s: {c: median_run(rs) for c, rs in per_level.items()} for s, per_level in runs.items()}
 
 
 def ratios(model_results: dict) -> dict:
     """Ours relative to each peer, by tokens/s at each concurrency level."""
-    ours = model_results["ours"]
+    ours = model_results.get("ours")
     table: dict[str, dict[str, float]] = {}
-    for peer in ("in_process", "transformers_serve", "naive"):
+    if ours is None:
+        return table
+    for peer in [p for p in SYSTEMS if p != "ours" and p in model_results]:
         table[f"ours_vs_{peer}"] = {
             c: round(ours[c]["tokens_per_s"] / model_results[peer][c]["tokens_per_s"], 3)
             for c in ours
@@ -307,28 +337,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="demo,random", help="comma-separated: demo, random")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
-    parser.add_argument("--requests", type=int, default=24, help="minimum requests per level (at least 2x c)")
+    parser.add_argument("--requests", type=int, default=24, help="minimum requests per level")
+    parser.add_argument("--waves", type=int, default=4, help="at least this many times c requests per level")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: %(default)s")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "serving.json", help="JSON path; the PNG goes beside it"
+    )
     args = parser.parse_args()
+    wanted = [s for s in SYSTEMS if s in args.systems.split(",")]
     from app.demo_model.build import build, default_model_dir
 
     levels = [int(c) for c in args.levels.split(",")]
     demo = build(default_model_dir())
     dirs = {"demo": demo, "random": random_model(demo)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
         "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
         "models": {},
     }
     for name in args.models.split(","):
-        systems = bench_model(name, dirs[name], levels, args.requests, args.max_tokens)
+        # The demo model's replies are short and fast: more waves give it a run long enough to measure.
+        waves = args.waves * (4 if name == "demo" else 1)
+        sizes = {c: max(args.requests, waves * c) for c in levels}
+        systems = bench_model(name, dirs[name], levels, sizes, args.max_tokens, args.rounds, wanted)
         results["models"][name] = {"systems": systems, "ratios": ratios(systems)}
         print(json.dumps(results["models"][name]["ratios"], indent=2), flush=True)
-    (RESULTS / "serving.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    plot(results, RESULTS / "serving.png")
-    print(f"wrote {RESULTS / 'serving.json'} and serving.png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    plot(results, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png').name}")
     return 0
 
 

@@ -29,10 +29,18 @@ def demo_model_dir() -> Path:
     return build(default_model_dir())
 
 
+TEST_BATCH_TOKENS = 512
+
+
 @pytest.fixture(scope="session")
 def engine(demo_model_dir: Path) -> Iterator[Engine]:
-    """One loaded, warm continuous-batching engine shared by the whole session."""
-    eng = load_engine(str(demo_model_dir), model_id="demo-model", engine="continuous")
+    """One loaded, warm continuous-batching engine shared by the whole session.
+
+    Its batch token budget is small on purpose, so that ordinary test prompts can exceed it.
+    """
+    eng = load_engine(
+        str(demo_model_dir), model_id="demo-model", engine="continuous", max_batch_tokens=TEST_BATCH_TOKENS
+    )
     eng.start()
     asyncio.run(eng.warmup())
     yield eng

@@ -5,23 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from app.api.deps import until_disconnect
 from app.serving.chat import ChatService, Ticket
-from app.serving.sse import with_pings
+from app.serving.sse import EventStreamResponse
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def event_stream(service: ChatService, events: AsyncIterator[str]) -> StreamingResponse:
+def event_stream(service: ChatService, events: AsyncIterator[str]) -> EventStreamResponse:
     """SSE events as they come, with a ping comment whenever the stream is silent."""
-    return StreamingResponse(
-        with_pings(events, service.settings.ping_interval_s),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return EventStreamResponse(events, service.settings.ping_interval_s, headers=SSE_HEADERS)
 
 
 async def whole_reply(request: Request, ticket: Ticket, reply: Awaitable[BaseModel]) -> Response:

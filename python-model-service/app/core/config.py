@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     engine: Literal["auto", "continuous", "generate"] = "auto"
     max_model_len: int | None = Field(default=None, gt=0)
     max_queued_requests: int = Field(default=64, ge=1)
-    max_batch_tokens: int = Field(default=512, ge=16)
+    max_batch_tokens: int = Field(default=2048, ge=16)
     max_batch_requests: int = Field(default=16, ge=1)
     default_max_tokens: int = Field(default=512, ge=1)
     service_token: str = ""

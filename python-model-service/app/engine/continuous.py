@@ -69,7 +69,7 @@ class ContinuousBatchingEngine(Engine):
         tokenizer: Any,
         model_id: str,
         max_model_len: int,
-        max_batch_tokens: int = 512,
+        max_batch_tokens: int = 2048,
         max_batch_requests: int = 16,
         kv_cache_tokens: int | None = None,
     ) -> None:

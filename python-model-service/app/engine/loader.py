@@ -60,7 +60,7 @@ def load_engine(
     trust_remote_code: bool = False,
     engine: str = "auto",
     max_model_len: int | None = None,
-    max_batch_tokens: int = 512,
+    max_batch_tokens: int = 2048,
     max_batch_requests: int = 16,
 ) -> Engine:
     """Load ``path`` (local folder or hub id) and wrap it in the continuous or generate engine."""

@@ -13,7 +13,7 @@ import pytest
 from app.engine import Engine
 from app.protocol import ChatCompletionChunk
 from tests.api.sse import chunk_texts, read_events
-from tests.conftest import TOKEN, start_server
+from tests.conftest import TEST_BATCH_TOKENS, TOKEN, start_server
 
 HELLO = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
 USER_HELLO = [{"role": "user", "content": "你好"}]
@@ -235,9 +235,9 @@ def test_prompt_logging_when_enabled(engine: Engine, access_log: AccessLog) -> N
 
 
 def test_prompt_longer_than_the_batch_token_budget_is_prefilled_in_parts(client: httpx.Client) -> None:
-    text = " ".join(str(i) for i in range(700))  # well over the 512-token batch budget
+    text = " ".join(str(i) for i in range(700))  # well over the test engine's batch token budget
     body = chat(
         client, messages=[{"role": "user", "content": text}], temperature=0.5, seed=3, max_tokens=6
     ).json()
-    assert body["usage"]["prompt_tokens"] > 512
+    assert body["usage"]["prompt_tokens"] > TEST_BATCH_TOKENS
     assert body["usage"]["completion_tokens"] == 6 or body["choices"][0]["finish_reason"] == "stop"
