@@ -216,7 +216,7 @@ class ContinuousBatchingEngine(Engine):
                     done = True
                     yield EngineStep([], "error", str(out.error))
                     return
-                tokens = list(out.generated_tokens)
+                tokens = out.generated_tokens  # cumulative: take only what is new, not a copy of it all
                 new, sent = tokens[sent:], len(tokens)
                 reason: FinishReason | None = None
                 if out.is_finished():

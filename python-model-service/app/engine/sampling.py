@@ -58,19 +58,22 @@ class SamplerRegistry:
         self._lock = threading.Lock()
         self._next = 0
         self._samplers: dict[int, RowSampler] = {}
+        self._sampling = 0  # how many registered samplers draw at random (the rest are greedy)
 
     def add(self, params: SamplingParams) -> int:
         """Register a request's sampler and return its slot."""
         with self._lock:
             self._next = (self._next + 1) % 2_000_000_000
             slot = self._next
-            self._samplers[slot] = RowSampler.from_params(params)
+            sampler = self._samplers[slot] = RowSampler.from_params(params)
+            self._sampling += sampler.generator is not None
             return slot
 
     def remove(self, slot: int) -> None:
         """Forget a finished request's sampler."""
         with self._lock:
-            self._samplers.pop(slot, None)
+            sampler = self._samplers.pop(slot, None)
+            self._sampling -= sampler is not None and sampler.generator is not None
 
     def get(self, slot: int) -> RowSampler | None:
         """The sampler of a slot, if it is still registered."""
@@ -82,6 +85,8 @@ class SamplerRegistry:
 
     def apply(self, scores: torch.Tensor, slots: list[int]) -> torch.Tensor:
         """Force each sampled row to its drawn token so that argmax picks it."""
+        if not self._sampling:
+            return scores  # an all-greedy batch: argmax is already the answer
         out = scores
         for row, slot in enumerate(slots):
             sampler = self.get(slot)

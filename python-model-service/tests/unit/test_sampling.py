@@ -31,3 +31,18 @@ def test_registry_forces_each_sampled_row() -> None:
     assert torch.isinf(out[1, 1])
     reg.remove(sampled)
     assert reg.get(sampled) is None
+
+
+def test_sampling_resumes_after_an_all_greedy_spell() -> None:
+    reg = SamplerRegistry()
+    greedy = reg.add(SamplingParams(5, temperature=0.0))
+    scores = torch.tensor([[1.0, 5.0, 2.0], [3.0, 1.0, 0.0]])
+    assert reg.apply(scores, [greedy, -1]).argmax(dim=-1).tolist() == [1, 0]
+    first = reg.add(SamplingParams(5, temperature=1.0, top_p=0.01, seed=0))
+    reg.remove(first)
+    reg.remove(first)  # removing twice must not leave the registry thinking nobody samples
+    second = reg.add(SamplingParams(5, temperature=1.0, seed=0))
+    # tokens 0 and 2 are about equally likely (token 2 is the argmax): 40 draws see both
+    flat = torch.tensor([[0.0, -50.0, 0.1]])
+    draws = {int(reg.apply(flat, [second]).argmax()) for _ in range(40)}
+    assert draws == {0, 2}
