@@ -57,48 +57,87 @@ def summarize(traces: list[RequestTrace], wall: float) -> dict[str, float | int]
     }
 
 
-class _Recorder(asyncio.Protocol):
-    """Sends one request and keeps every piece of the response with its arrival time; nothing else."""
+class _Connection(asyncio.Protocol):
+    """One kept-alive HTTP/1.1 connection that records each response's pieces with their arrival times.
 
-    def __init__(self, request: bytes) -> None:
-        self.request = request
-        self.pieces: list[tuple[float, bytes]] = []
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    The only parsing done while a response streams is what finds its end: its header block, once,
+    then a byte count (Content-Length) or a look at the last bytes for the chunked terminator.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.closed = False
+        self._done: asyncio.Future[list[tuple[float, bytes]]] | None = None
+        self._pieces: list[tuple[float, bytes]] = []
+        self._size, self._tail = 0, b""
+        self._body_start: int | None = None
+        self._length: int | None = None
+        self._chunked = self._close = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self.request)
+        self.transport = transport
+
+    def send(self, request: bytes) -> asyncio.Future[list[tuple[float, bytes]]]:
+        """Write one request; the future gets the response's pieces once it is complete."""
+        assert self.transport is not None and not self.closed
+        self._done = asyncio.get_running_loop().create_future()
+        self._pieces, self._size, self._tail = [], 0, b""
+        self._body_start, self._length = None, None
+        self._chunked = self._close = False
+        self.transport.write(request)
+        return self._done
 
     def data_received(self, data: bytes) -> None:
-        self.pieces.append((time.perf_counter(), data))
+        self._pieces.append((time.perf_counter(), data))
+        self._size += len(data)
+        if self._done is None or self._done.done():
+            return
+        if self._body_start is None:
+            raw = b"".join(piece for _, piece in self._pieces)
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            headers: dict[str, str] = {}
+            for line in raw[:end].decode("latin-1").split("\r\n")[1:]:
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip().lower()
+            self._body_start = end + 4
+            self._chunked = "chunked" in headers.get("transfer-encoding", "")
+            if "content-length" in headers:
+                self._length = int(headers["content-length"])
+            self._close = headers.get("connection") == "close" or not (
+                self._chunked or self._length is not None
+            )
+            self._tail = raw[-6:]
+        else:
+            self._tail = (self._tail + data)[-6:]
+        if self._chunked:
+            complete = self._tail.endswith(b"\n0\r\n\r\n")
+        else:
+            complete = self._length is not None and self._size - self._body_start >= self._length
+        if complete:
+            self._done.set_result(self._pieces)
+            if self._close and self.transport is not None:
+                self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None) if exc is None else self.done.set_exception(exc)
-
-
-async def _one(host: str, port: int, request: bytes, limit_s: float) -> RequestTrace:
-    """One request on its own connection (``Connection: close``: the server ends it after the reply)."""
-    trace = RequestTrace(start=time.perf_counter())
-    loop = asyncio.get_running_loop()
-    recorder = _Recorder(request)
-    try:
-        transport, _ = await loop.create_connection(lambda: recorder, host, port)
-        try:
-            await asyncio.wait_for(recorder.done, limit_s)
-        finally:
-            transport.close()
-    except (OSError, TimeoutError) as e:
-        trace.error = repr(e)
-    trace.pieces = recorder.pieces
-    return trace
+        self.closed = True
+        if self._done is not None and not self._done.done():
+            if self._body_start is not None and self._close and self._length is None and not self._chunked:
+                self._done.set_result(self._pieces)  # the body ran until the server closed
+            else:
+                self._done.set_exception(
+                    exc or ConnectionError("the server closed the connection mid-response")
+                )
 
 
 def _body_segments(raw: bytes, chunked: bool, start: int) -> list[tuple[int, bytes]]:
     """The body as (offset in ``raw``, bytes) segments, with HTTP/1.1 chunked framing removed."""
     if not chunked:
         return [(start, raw[start:])]
-    segments, pos = [], start
+    segments: list[tuple[int, bytes]] = []
+    pos = start
     while True:
         eol = raw.index(b"\r\n", pos)
         size = int(raw[pos:eol].split(b";")[0], 16)
@@ -184,25 +223,40 @@ async def run_load(
 
     The client shares the machine with the server under test, so while streams run it only
     records bytes and their arrival times (an asyncio Protocol, no HTTP library's per-chunk
-    parsing); responses are decoded after the run. Each request gets its own connection.
+    parsing); responses are decoded after the run. Each of the ``concurrency`` workers keeps its
+    connection alive across its requests, as a client with a connection pool does.
     """
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     head = f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
-    head += "Accept: text/event-stream\r\nConnection: close\r\n"
+    head += "Accept: text/event-stream\r\n"
     if token:
         head += f"Authorization: Bearer {token}\r\n"
     requests = []
     for body in bodies:
         data = json.dumps(body, ensure_ascii=False).encode()
         requests.append(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
-    sem = asyncio.Semaphore(concurrency)
+    traces: list[RequestTrace] = [RequestTrace(start=0.0) for _ in requests]
+    pending = iter(enumerate(requests))
+    loop = asyncio.get_running_loop()
 
-    async def bounded(request: bytes) -> RequestTrace:
-        async with sem:
-            return await _one(host, port, request, limit_s)
+    async def worker() -> None:
+        conn: _Connection | None = None
+        for i, request in pending:
+            trace = traces[i] = RequestTrace(start=time.perf_counter())
+            try:
+                if conn is None or conn.closed:
+                    _, conn = await loop.create_connection(_Connection, host, port)
+                trace.pieces = await asyncio.wait_for(conn.send(request), limit_s)
+            except (OSError, TimeoutError) as e:  # ConnectionError is an OSError
+                trace.error = repr(e)
+                if conn is not None and conn.transport is not None:
+                    conn.transport.close()
+                conn = None
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
 
     start = time.perf_counter()
-    traces = await asyncio.gather(*(bounded(r) for r in requests))
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests)))))
     wall = time.perf_counter() - start
     return [_parse(t) for t in traces], wall
