@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import socket
 import sys
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
 
 from app.core.config import Settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, write_logs_directly
 
 log = logging.getLogger("app")
 
@@ -25,6 +27,15 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self._app = app
         self._drain_s = drain_s
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, plus: queued log lines are written before uvicorn re-raises a caught signal."""
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                write_logs_directly()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's drain, plus: streams still running at the deadline end cleanly as ``cancelled``."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.ids import random_hex
 from app.core.logging import request_id_var
 from app.serving.chat import RequestRecord
 from app.serving.errors import ApiError
@@ -36,7 +36,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else random_hex()
         record = RequestRecord(request_id=rid)
         scope.setdefault("state", {})
         scope["state"]["request_id"] = rid

@@ -108,12 +108,22 @@ class Engine(abc.ABC):
         """Render messages with the tokenizer's chat template (plain concatenation without one)."""
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
-            ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            if hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            return [int(i) for i in ids]
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.encode_text(str(text), add_special_tokens=False)  # the template has them
         text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
-        return [int(i) for i in tok.encode(text)]
+        return self.encode_text(text, add_special_tokens=True)
+
+    def encode_text(self, text: str, add_special_tokens: bool) -> list[int]:
+        """Token ids of ``text``.
+
+        A fast tokenizer's own ``encode`` is called directly. The Python tokenizer's ``__call__``
+        goes through ``encode_batch``, which releases the GIL; the engine thread then takes it, and
+        the event loop waits milliseconds to get it back, on every request.
+        """
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            return list(backend.encode(text, add_special_tokens=add_special_tokens).ids)
+        return [int(i) for i in self.tokenizer.encode(text, add_special_tokens=add_special_tokens)]
 
     def _record_finish(self, request_id: str, reason: str) -> None:
         """Remember how a request left the engine (kept bounded) and wake whoever waits for it."""

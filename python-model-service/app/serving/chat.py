@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from app.core.config import Settings
+from app.core.ids import random_hex
 from app.engine.base import Engine, SamplingParams
 from app.protocol import ChatMessage
 from app.serving.detokenize import IncrementalDetokenizer
@@ -219,7 +219,7 @@ class ChatService:
         m.prompt_tokens.inc(len(prepared.prompt_ids))
         detok = IncrementalDetokenizer(self.engine.tokenizer, skip_ids=self.engine.eos_token_ids)
         matcher = StopMatcher(prepared.stops)
-        engine_id = f"{prepared.request_id}-{uuid.uuid4().hex[:8]}"
+        engine_id = f"{prepared.request_id}-{random_hex(8)}"
         steps = self.engine.generate(engine_id, prepared.prompt_ids, prepared.params)
         generated = 0
         first_text_at: float | None = None
@@ -301,4 +301,4 @@ class ChatService:
 
 def new_id(prefix: str) -> str:
     """An OpenAI-style object id."""
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    return f"{prefix}-{random_hex(24)}"

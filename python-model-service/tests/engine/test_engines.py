@@ -46,6 +46,30 @@ def test_engine_kinds(engine: Engine, generate_engine: Engine) -> None:
     assert engine.model_id == "demo-model"
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "你好"}],
+        [
+            {"role": "system", "content": "你是一个乐于助人的人工智能助手。"},
+            {"role": "user", "content": "介绍一下长城"},
+        ],
+        [
+            {"role": "user", "content": "What is <|im_end|> here?"},
+            {"role": "assistant", "content": "A marker 🧱 of 𠀀 rare text."},
+            {"role": "user", "content": "  spaces\n\tand tabs  "},
+        ],
+    ],
+)
+def test_prompt_ids_match_the_chat_template_tokenized_by_transformers(
+    engine: Engine, messages: list[dict[str, str]]
+) -> None:
+    expected = engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    if hasattr(expected, "keys"):
+        expected = expected["input_ids"]
+    assert engine.encode_chat(messages) == list(expected)
+
+
 @pytest.mark.parametrize("which", ["engine", "generate_engine"])
 def test_greedy_and_length(which: str, request: pytest.FixtureRequest) -> None:
     eng: Engine = request.getfixturevalue(which)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +9,7 @@ from fastapi.responses import Response
 
 from app.api.deps import RecordDep, ServiceDep, json_body, require_token
 from app.api.responses import event_stream, whole_reply
+from app.core.ids import random_hex
 from app.protocol import LessonChatRequest
 from app.serving.lesson import complete_lesson, prepare_lesson, stream_lesson
 
@@ -27,6 +27,6 @@ async def create_message(
     prepared = prepare_lesson(service, body, record.request_id)
     ticket = service.admit()
     if body.stream:
-        message_id = uuid.uuid4().hex
+        message_id = random_hex()
         return event_stream(service, stream_lesson(service, body, prepared, ticket, record, message_id))
     return await whole_reply(request, ticket, complete_lesson(service, body, prepared, ticket, record))
