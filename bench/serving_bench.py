@@ -1,8 +1,9 @@
 """Model-service benchmark: ours vs the in-process engine, `transformers serve` and a naive server.
 
 Every system serves the same model folder and gets the same greedy requests at 1, 8 and 32
-concurrent streams, one system at a time (the machine is small: no two compete for its cores).
-Writes bench/results/serving.json and serving.png.
+concurrent streams, one system at a time (the machine is small: no two compete for its cores), in
+interleaved rounds. Each system's figures are its median round; each ratio is the median of the
+ratios within a round. Writes bench/results/serving.json and serving.png.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -285,17 +287,19 @@ def bench_model(
 
 
 def ratios(model_results: dict) -> dict:
-    """Ours relative to each peer, by tokens/s at each concurrency level."""
+    """Ours relative to each peer at each concurrency level: the median over rounds of the ratio
+    within a round, where the two ran minutes apart at most and so on the same machine speed."""
     ours = model_results.get("ours")
     table: dict[str, dict[str, float]] = {}
     if ours is None:
         return table
     for peer in [p for p in SYSTEMS if p != "ours" and p in model_results]:
-        table[f"ours_vs_{peer}"] = {
-            c: round(ours[c]["tokens_per_s"] / model_results[peer][c]["tokens_per_s"], 3)
-            for c in ours
-            if model_results[peer][c]["tokens_per_s"]
-        }
+        table[f"ours_vs_{peer}"] = {}
+        for c, mine in ours.items():
+            theirs = model_results[peer][c]["tokens_per_s_rounds"]
+            paired = [a / b for a, b in zip(mine["tokens_per_s_rounds"], theirs, strict=False) if b]
+            if paired:
+                table[f"ours_vs_{peer}"][c] = round(statistics.median(paired), 3)
     return table
 
 
@@ -340,7 +344,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=24, help="minimum requests per level")
     parser.add_argument("--waves", type=int, default=4, help="at least this many times c requests per level")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: %(default)s")
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "serving.json", help="JSON path; the PNG goes beside it"
@@ -360,9 +364,9 @@ def main() -> int:
         "models": {},
     }
     for name in args.models.split(","):
-        # The demo model's replies are short and fast: more waves give it a run long enough to measure.
-        waves = args.waves * (4 if name == "demo" else 1)
-        sizes = {c: max(args.requests, waves * c) for c in levels}
+        # The demo model's replies are short and fast: more requests give it runs long enough to measure.
+        scale = 4 if name == "demo" else 1
+        sizes = {c: scale * max(args.requests, args.waves * c) for c in levels}
         systems = bench_model(name, dirs[name], levels, sizes, args.max_tokens, args.rounds, wanted)
         results["models"][name] = {"systems": systems, "ratios": ratios(systems)}
         print(json.dumps(results["models"][name]["ratios"], indent=2), flush=True)
