@@ -24,6 +24,7 @@ class RequestTrace:
     reported: bool = False  # tokens came from the server's usage chunk
     error: str | None = None
     pieces: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, bytes) until parsed
+    framing: _Framing | None = None  # what the connection read in the header block
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,6 +58,17 @@ def summarize(traces: list[RequestTrace], wall: float) -> dict[str, float | int]
     }
 
 
+@dataclass
+class _Framing:
+    """A response's status and where its body starts and how it is framed."""
+
+    status: int
+    body_start: int
+    chunked: bool
+    length: int | None
+    close: bool
+
+
 class _Connection(asyncio.Protocol):
     """One kept-alive HTTP/1.1 connection that records each response's pieces with their arrival times.
 
@@ -67,24 +79,20 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.WriteTransport | None = None
         self.closed = False
-        self._done: asyncio.Future[list[tuple[float, bytes]]] | None = None
+        self._done: asyncio.Future[tuple[list[tuple[float, bytes]], _Framing]] | None = None
         self._pieces: list[tuple[float, bytes]] = []
         self._size, self._tail = 0, b""
-        self._body_start: int | None = None
-        self._length: int | None = None
-        self._chunked = self._close = False
+        self._framing: _Framing | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
         self.transport = transport
 
-    def send(self, request: bytes) -> asyncio.Future[list[tuple[float, bytes]]]:
-        """Write one request; the future gets the response's pieces once it is complete."""
+    def send(self, request: bytes) -> asyncio.Future[tuple[list[tuple[float, bytes]], _Framing]]:
+        """Write one request; the future gets the response's pieces and framing once it is complete."""
         assert self.transport is not None and not self.closed
         self._done = asyncio.get_running_loop().create_future()
-        self._pieces, self._size, self._tail = [], 0, b""
-        self._body_start, self._length = None, None
-        self._chunked = self._close = False
+        self._pieces, self._size, self._tail, self._framing = [], 0, b"", None
         self.transport.write(request)
         return self._done
 
@@ -93,39 +101,36 @@ class _Connection(asyncio.Protocol):
         self._size += len(data)
         if self._done is None or self._done.done():
             return
-        if self._body_start is None:
+        f = self._framing
+        if f is None:
             raw = b"".join(piece for _, piece in self._pieces)
             end = raw.find(b"\r\n\r\n")
             if end < 0:
                 return
-            headers: dict[str, str] = {}
-            for line in raw[:end].decode("latin-1").split("\r\n")[1:]:
-                key, _, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip().lower()
-            self._body_start = end + 4
-            self._chunked = "chunked" in headers.get("transfer-encoding", "")
-            if "content-length" in headers:
-                self._length = int(headers["content-length"])
-            self._close = headers.get("connection") == "close" or not (
-                self._chunked or self._length is not None
-            )
+            status_line, *lines = raw[:end].decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip().lower() for k, _, v in (h.partition(":") for h in lines)}
+            length = int(headers["content-length"]) if "content-length" in headers else None
+            chunked = "chunked" in headers.get("transfer-encoding", "")
+            close = headers.get("connection") == "close" or not (chunked or length is not None)
+            f = self._framing = _Framing(int(status_line.split()[1]), end + 4, chunked, length, close)
             self._tail = raw[-6:]
         else:
             self._tail = (self._tail + data)[-6:]
-        if self._chunked:
+        if f.chunked:
             complete = self._tail.endswith(b"\n0\r\n\r\n")
         else:
-            complete = self._length is not None and self._size - self._body_start >= self._length
+            complete = f.length is not None and self._size - f.body_start >= f.length
         if complete:
-            self._done.set_result(self._pieces)
-            if self._close and self.transport is not None:
+            self._done.set_result((self._pieces, f))
+            if f.close and self.transport is not None:
                 self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._done is not None and not self._done.done():
-            if self._body_start is not None and self._close and self._length is None and not self._chunked:
-                self._done.set_result(self._pieces)  # the body ran until the server closed
+            f = self._framing
+            if f is not None and f.close and f.length is None and not f.chunked:
+                self._done.set_result((self._pieces, f))  # the body ran until the server closed
             else:
                 self._done.set_exception(
                     exc or ConnectionError("the server closed the connection mid-response")
@@ -149,19 +154,14 @@ def _body_segments(raw: bytes, chunked: bool, start: int) -> list[tuple[int, byt
 
 def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
     """The SSE events of a finished response, each with the arrival time of its last byte."""
+    f = trace.framing
+    assert f is not None
     raw = b"".join(piece for _, piece in trace.pieces)
     ends = list(itertools.accumulate(len(piece) for _, piece in trace.pieces))
-    head_end = raw.find(b"\r\n\r\n")
-    if head_end < 0:
-        raise ValueError(f"incomplete response: {raw[:200]!r}")
-    status_line, *header_lines = raw[:head_end].decode("latin-1").split("\r\n")
-    status = int(status_line.split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-    segments = _body_segments(raw, chunked, head_end + 4)
-    if status != 200:
+    segments = _body_segments(raw, f.chunked, f.body_start)
+    if f.status != 200:
         body = b"".join(seg for _, seg in segments)
-        raise ValueError(f"HTTP {status}: {body[:200]!r}")
+        raise ValueError(f"HTTP {f.status}: {body[:200]!r}")
     events: list[tuple[float, bytes]] = []
     buf = b""
     for offset, seg in segments:
@@ -247,7 +247,7 @@ async def run_load(
             try:
                 if conn is None or conn.closed:
                     _, conn = await loop.create_connection(_Connection, host, port)
-                trace.pieces = await asyncio.wait_for(conn.send(request), limit_s)
+                trace.pieces, trace.framing = await asyncio.wait_for(conn.send(request), limit_s)
             except (OSError, TimeoutError) as e:  # ConnectionError is an OSError
                 trace.error = repr(e)
                 if conn is not None and conn.transport is not None:
