@@ -10,8 +10,6 @@ from logging.handlers import QueueHandler, QueueListener
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
-
 _listener: QueueListener | None = None
 
 
@@ -31,7 +29,9 @@ def configure_logging(level: str = "INFO") -> None:
     """
     global _listener
     stream = logging.StreamHandler()
-    stream.setFormatter(logging.Formatter(FORMAT))
+    stream.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s")
+    )
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = QueueHandler(records)
     handler.addFilter(_RequestIdFilter())  # the request id is read where the record is made
@@ -53,11 +53,9 @@ def write_logs_directly() -> None:
     listener, _listener = _listener, None
     if listener is None:
         return
-    root = logging.getLogger()
-    stream = logging.StreamHandler()
-    stream.setFormatter(logging.Formatter(FORMAT))
+    stream = listener.handlers[0]  # the writer thread's handler, from now on called directly
     stream.addFilter(_RequestIdFilter())
-    _install(stream, logging.getLevelName(root.level))
+    _install(stream, logging.getLogger().level)
     listener.stop()  # processes what is already queued, then joins the writer thread
 
 
