@@ -6,35 +6,53 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import org.springframework.scheduling.annotation.Scheduled;
 import org.springframework.stereotype.Component;
 
-/** Browser sessions opened with an API key: random opaque tokens held in memory. */
+/**
+ * Browser sessions opened with an API key: random opaque tokens held in memory, each bound to the
+ * key that opened it, so that a session dies with its key.
+ */
 @Component
 public class SessionStore {
 
   public static final String COOKIE = "gw_session";
-  static final Duration TTL = Duration.ofHours(12);
 
   private final SecureRandom random = new SecureRandom();
-  private final Map<String, Instant> sessions = new ConcurrentHashMap<>();
+  private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final Clock clock = Clock.systemUTC();
+  private final Duration ttl;
 
-  public String open() {
+  public SessionStore(AuthProperties properties) {
+    this.ttl = properties.sessionTtl();
+  }
+
+  private record Session(String keyId, Instant expiresAt) {}
+
+  Duration ttl() {
+    return ttl;
+  }
+
+  public String open(String keyId) {
     byte[] bytes = new byte[32];
     random.nextBytes(bytes);
     String token = Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
-    sessions.put(token, clock.instant().plus(TTL));
+    sessions.put(token, new Session(keyId, clock.instant().plus(ttl)));
     return token;
   }
 
-  public boolean isValid(String token) {
+  /** The key id behind a live session token. */
+  public Optional<String> keyId(String token) {
     if (token == null) {
-      return false;
+      return Optional.empty();
     }
-    Instant expiry = sessions.get(token);
-    return expiry != null && expiry.isAfter(clock.instant());
+    Session session = sessions.get(token);
+    if (session == null || !session.expiresAt().isAfter(clock.instant())) {
+      return Optional.empty();
+    }
+    return Optional.of(session.keyId());
   }
 
   public void close(String token) {
@@ -46,6 +64,6 @@ public class SessionStore {
   @Scheduled(fixedDelay = 600_000)
   void evictExpired() {
     Instant now = clock.instant();
-    sessions.values().removeIf(expiry -> !expiry.isAfter(now));
+    sessions.values().removeIf(session -> !session.expiresAt().isAfter(now));
   }
 }

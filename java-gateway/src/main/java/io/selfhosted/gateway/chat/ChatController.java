@@ -4,15 +4,16 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.chat.ChatRequests.Completion;
 import io.selfhosted.gateway.chat.ChatRequests.Query;
+import io.selfhosted.gateway.chat.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.system.ApiException;
-import io.selfhosted.gateway.system.GatewayProperties.ModelProfile;
-import io.selfhosted.gateway.system.RequestIdFilter;
-import io.selfhosted.gateway.upstream.UpstreamPool;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -20,35 +21,40 @@ import org.springframework.web.bind.annotation.RestController;
 
 /** The OpenAI-compatible API for business apps, and the product stream for server callers. */
 @RestController
+@Tag(name = "chat")
 public class ChatController {
 
   private final ChatRequests requests;
   private final ModelProfiles profiles;
-  private final RelayService relay;
-  private final UpstreamPool pool;
+  private final OpenAiRelay openAi;
+  private final ProductRelay product;
   private final ConversationRepository conversations;
   private final ObjectMapper mapper;
 
   ChatController(
       ChatRequests requests,
       ModelProfiles profiles,
-      RelayService relay,
-      UpstreamPool pool,
+      OpenAiRelay openAi,
+      ProductRelay product,
       ConversationRepository conversations,
       ObjectMapper mapper) {
     this.requests = requests;
     this.profiles = profiles;
-    this.relay = relay;
-    this.pool = pool;
+    this.openAi = openAi;
+    this.product = product;
     this.conversations = conversations;
     this.mapper = mapper;
   }
 
   @GetMapping("/v1/models")
-  public ObjectNode listModels() {
+  @Operation(summary = "The models this caller may use")
+  public ObjectNode listModels(@AuthenticationPrincipal Caller caller) {
     ObjectNode list = mapper.createObjectNode().put("object", "list");
     ArrayNode data = list.putArray("data");
     for (ModelProfile profile : profiles.all()) {
+      if (!caller.mayUse(profile.name())) {
+        continue;
+      }
       data.addObject()
           .put("id", profile.name())
           .put("object", "model")
@@ -59,40 +65,48 @@ public class ChatController {
   }
 
   @PostMapping("/v1/chat/completions")
-  public ResponseEntity<JsonNode> createChatCompletion(
-      @RequestBody JsonNode body, HttpServletRequest request, HttpServletResponse response) {
+  @Operation(
+      summary = "OpenAI chat completions",
+      description =
+          "Streamed as Server-Sent Events with stream: true (data: [DONE] last), otherwise one"
+              + " chat.completion object. Rate-limit state is in the x-ratelimit-* headers.")
+  public void createChatCompletion(
+      @AuthenticationPrincipal Caller caller,
+      @RequestBody JsonNode body,
+      HttpServletRequest request,
+      HttpServletResponse response) {
     Completion completion = requests.parseCompletion(body);
+    // The answer is written on the servlet async context as it arrives.
     if (completion.stream()) {
-      relay.streamCompletion(completion, request, response);
-      return null; // the answer is written on the servlet async context as it arrives
+      openAi.stream(caller, completion, request, response);
+    } else {
+      openAi.reply(caller, completion, request, response);
     }
-    JsonNode answer =
-        pool.call("/v1/chat/completions", completion.upstreamBody(), RequestIdFilter.of(request));
-    if (answer instanceof ObjectNode object) {
-      object.put("model", completion.profile().name());
-    }
-    return ResponseEntity.ok(answer);
   }
 
   /** Starts a turn and streams its product events in this response (server-side callers). */
   @PostMapping("/api/chat/messages")
+  @Operation(summary = "Ask in a conversation; the answer's product events stream in the reply")
   public void createMessageStream(
-      @RequestBody JsonNode body, HttpServletRequest request, HttpServletResponse response) {
+      @AuthenticationPrincipal Caller caller,
+      @RequestBody JsonNode body,
+      HttpServletRequest request,
+      HttpServletResponse response) {
     Query query = requests.parseQuery(body);
     JsonNode id = body.get("conversationId");
     String conversationId;
     if (id == null || id.isNull()) {
-      conversationId = conversations.createConversation(null).id();
+      conversationId = conversations.createConversation(caller.keyId(), null).id();
     } else if (!id.isTextual()) {
       throw ApiException.invalid("conversationId", "conversationId must be a string");
     } else {
       conversationId =
           conversations
-              .findConversation(id.asText())
-              .orElseThrow(() -> ConversationController.conversationNotFound())
+              .findConversation(caller.keyId(), id.asText())
+              .orElseThrow(ConversationController::conversationNotFound)
               .id();
     }
-    GenerationStream stream = relay.startTurn(conversationId, query, request);
-    relay.attach(stream, 0, request, response);
+    ProductRelay.Turn turn = product.startTurn(caller, conversationId, query, request);
+    product.attach(turn.stream(), 0, turn.headers(), request, response);
   }
 }

@@ -1,11 +1,11 @@
 package io.selfhosted.gateway.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.selfhosted.gateway.chat.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.system.ApiException;
-import io.selfhosted.gateway.system.GatewayProperties.ModelProfile;
+import io.selfhosted.gateway.upstream.ChatCall;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.springframework.stereotype.Component;
@@ -19,7 +19,6 @@ public class ChatRequests {
 
   static final int MAX_QUERY_CHARS = 32_000;
   private static final Set<String> ROLES = Set.of("system", "user", "assistant");
-  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private final ModelProfiles profiles;
 
@@ -27,9 +26,9 @@ public class ChatRequests {
     this.profiles = profiles;
   }
 
-  /** A validated OpenAI-compatible request and the body to send upstream. */
+  /** A validated OpenAI-compatible request and the call it makes upstream. */
   public record Completion(
-      ModelProfile profile, boolean stream, boolean includeUsage, ObjectNode upstreamBody) {}
+      ModelProfile profile, boolean stream, boolean includeUsage, ChatCall call) {}
 
   /** A validated product request: a model and the user's query. */
   public record Query(ModelProfile profile, String query) {}
@@ -41,7 +40,7 @@ public class ChatRequests {
     if (messagesNode == null || !messagesNode.isArray() || messagesNode.isEmpty()) {
       throw ApiException.invalid("messages", "messages must be a non-empty array");
     }
-    ArrayNode messages = NODES.arrayNode();
+    List<ChatCall.Message> messages = new ArrayList<>();
     boolean hasSystem = false;
     for (int i = 0; i < messagesNode.size(); i++) {
       JsonNode message = messagesNode.get(i);
@@ -55,8 +54,7 @@ public class ChatRequests {
             param + ".role", param + ".role must be one of system, user, assistant");
       }
       hasSystem |= "system".equals(role.asText());
-      messages.add(
-          NODES.objectNode().put("role", role.asText()).put("content", content(message, param)));
+      messages.add(new ChatCall.Message(role.asText(), content(message, param)));
     }
     if (!hasSystem) {
       prependSystemPrompt(messages, profile);
@@ -80,28 +78,25 @@ public class ChatRequests {
     if (maxTokens == null) {
       maxTokens = integer(request, "max_tokens");
     }
-    ObjectNode upstream =
-        upstreamBody(
-            profile,
-            messages,
-            stream,
-            maxTokens,
-            number(request, "temperature", 0, 2),
-            number(request, "top_p", 0, 1));
-    JsonNode stop = request.get("stop");
-    if (stop != null && !stop.isNull()) {
-      upstream.set("stop", stop(stop));
-    }
+    Double temperature = number(request, "temperature", 0, 2);
+    Double topP = number(request, "top_p", 0, 1);
+    JsonNode stopNode = request.get("stop");
+    List<String> stop = stopNode == null || stopNode.isNull() ? List.of() : stop(stopNode);
     Integer seed = integer(request, "seed");
-    if (seed != null) {
-      upstream.put("seed", seed);
-    }
     // vLLM's extension, honoured by our model service: generate max_tokens whatever the model
     // says, as load tests and benchmarks need.
-    if (request.has("ignore_eos")) {
-      upstream.put("ignore_eos", bool(request, "ignore_eos", false));
-    }
-    return new Completion(profile, stream, includeUsage, upstream);
+    Boolean ignoreEos = request.has("ignore_eos") ? bool(request, "ignore_eos", false) : null;
+    ChatCall call =
+        call(
+            profile,
+            messages,
+            maxTokens,
+            temperature,
+            topP,
+            stop,
+            seed == null ? null : seed.longValue(),
+            ignoreEos);
+    return new Completion(profile, stream, includeUsage, call);
   }
 
   public Query parseQuery(JsonNode body) {
@@ -118,47 +113,44 @@ public class ChatRequests {
     return new Query(profile, query);
   }
 
-  /** The upstream body of a product turn: system prompt, earlier turns, then the query. */
-  public ObjectNode productBody(ModelProfile profile, List<HistoryEntry> history, String query) {
-    ArrayNode messages = NODES.arrayNode();
+  /** The call of a product turn: system prompt, earlier turns, then the query. */
+  public ChatCall productCall(ModelProfile profile, List<HistoryEntry> history, String query) {
+    List<ChatCall.Message> messages = new ArrayList<>();
     prependSystemPrompt(messages, profile);
     for (HistoryEntry entry : history) {
-      messages.add(NODES.objectNode().put("role", entry.role()).put("content", entry.content()));
+      messages.add(new ChatCall.Message(entry.role(), entry.content()));
     }
-    messages.add(NODES.objectNode().put("role", "user").put("content", query));
-    return upstreamBody(profile, messages, true, null, null, null);
+    messages.add(new ChatCall.Message("user", query));
+    return call(profile, messages, null, null, null, List.of(), null, null);
   }
 
   /** One earlier turn of a conversation. */
   public record HistoryEntry(String role, String content) {}
 
-  private static ObjectNode upstreamBody(
+  private static ChatCall call(
       ModelProfile profile,
-      ArrayNode messages,
-      boolean stream,
+      List<ChatCall.Message> messages,
       Integer maxTokens,
       Double temperature,
-      Double topP) {
-    ObjectNode body = NODES.objectNode();
-    body.put("model", ModelProfiles.upstreamModel(profile));
-    body.set("messages", messages);
-    body.put("stream", stream);
-    if (stream) {
-      // Always ask for usage: the gateway needs it for finish events and metrics.
-      body.set("stream_options", NODES.objectNode().put("include_usage", true));
-    }
+      Double topP,
+      List<String> stop,
+      Long seed,
+      Boolean ignoreEos) {
     int limit = Math.max(1, profile.maxMaxTokens());
-    body.put(
-        "max_tokens", Math.min(limit, maxTokens == null ? profile.defaultMaxTokens() : maxTokens));
-    body.put("temperature", temperature == null ? profile.defaultTemperature() : temperature);
-    body.put("top_p", topP == null ? profile.defaultTopP() : topP);
-    return body;
+    return new ChatCall(
+        ModelProfiles.upstreamModel(profile),
+        messages,
+        Math.min(limit, maxTokens == null ? profile.defaultMaxTokens() : maxTokens),
+        temperature == null ? profile.defaultTemperature() : temperature,
+        topP == null ? profile.defaultTopP() : topP,
+        stop,
+        seed,
+        ignoreEos);
   }
 
-  private static void prependSystemPrompt(ArrayNode messages, ModelProfile profile) {
+  private static void prependSystemPrompt(List<ChatCall.Message> messages, ModelProfile profile) {
     if (profile.systemPrompt() != null && !profile.systemPrompt().isBlank()) {
-      messages.insert(
-          0, NODES.objectNode().put("role", "system").put("content", profile.systemPrompt()));
+      messages.add(0, new ChatCall.Message("system", profile.systemPrompt()));
     }
   }
 
@@ -238,17 +230,19 @@ public class ChatRequests {
     return value.asDouble();
   }
 
-  private static JsonNode stop(JsonNode stop) {
+  private static List<String> stop(JsonNode stop) {
     if (stop.isTextual()) {
-      return NODES.arrayNode().add(stop.asText());
+      return List.of(stop.asText());
     }
     if (stop.isArray() && stop.size() <= 4) {
+      List<String> values = new ArrayList<>();
       for (JsonNode item : stop) {
         if (!item.isTextual()) {
           throw ApiException.invalid("stop", "stop must be a string or an array of strings");
         }
+        values.add(item.asText());
       }
-      return stop;
+      return values;
     }
     throw ApiException.invalid("stop", "stop must be a string or an array of up to 4 strings");
   }

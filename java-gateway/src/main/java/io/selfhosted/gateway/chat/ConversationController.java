@@ -1,9 +1,11 @@
 package io.selfhosted.gateway.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.chat.ConversationRepository.Conversation;
 import io.selfhosted.gateway.chat.ConversationRepository.Message;
 import io.selfhosted.gateway.system.ApiException;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.time.Instant;
@@ -11,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -21,17 +24,18 @@ import org.springframework.web.bind.annotation.RestController;
 
 /** Conversations, their messages, and the browser's resumable streams. */
 @RestController
+@Tag(name = "conversations")
 public class ConversationController {
 
   private final ConversationRepository conversations;
   private final ChatRequests requests;
-  private final RelayService relay;
+  private final ProductRelay relay;
   private final StreamRegistry streams;
 
   ConversationController(
       ConversationRepository conversations,
       ChatRequests requests,
-      RelayService relay,
+      ProductRelay relay,
       StreamRegistry streams) {
     this.conversations = conversations;
     this.requests = requests;
@@ -68,7 +72,7 @@ public class ConversationController {
 
   @PostMapping("/api/conversations")
   public ResponseEntity<Map<String, String>> createConversation(
-      @RequestBody(required = false) JsonNode body) {
+      @AuthenticationPrincipal Caller caller, @RequestBody(required = false) JsonNode body) {
     String title = null;
     if (body != null && body.hasNonNull("title")) {
       if (!body.get("title").isTextual() || body.get("title").asText().length() > 200) {
@@ -76,41 +80,60 @@ public class ConversationController {
       }
       title = body.get("title").asText();
     }
-    Conversation conversation = conversations.createConversation(title);
+    Conversation conversation = conversations.createConversation(caller.keyId(), title);
     return ResponseEntity.status(HttpStatus.CREATED).body(Map.of("id", conversation.id()));
   }
 
   @GetMapping("/api/conversations")
-  public Map<String, List<ConversationView>> listConversations() {
+  public Map<String, List<ConversationView>> listConversations(
+      @AuthenticationPrincipal Caller caller) {
     return Map.of(
-        "data", conversations.listConversations(200).stream().map(ConversationView::of).toList());
+        "data",
+        conversations.listConversations(caller.keyId(), 200).stream()
+            .map(ConversationView::of)
+            .toList());
   }
 
   @GetMapping("/api/conversations/{id}/messages")
-  public Map<String, List<MessageView>> listMessages(@PathVariable String id) {
-    conversations.findConversation(id).orElseThrow(ConversationController::conversationNotFound);
+  public Map<String, List<MessageView>> listMessages(
+      @AuthenticationPrincipal Caller caller, @PathVariable String id) {
+    conversations
+        .findConversation(caller.keyId(), id)
+        .orElseThrow(ConversationController::conversationNotFound);
     return Map.of("data", conversations.listMessages(id).stream().map(this::view).toList());
   }
 
   @PostMapping("/api/conversations/{id}/messages")
   public ResponseEntity<TurnStarted> createMessage(
-      @PathVariable String id, @RequestBody JsonNode body, HttpServletRequest request) {
+      @AuthenticationPrincipal Caller caller,
+      @PathVariable String id,
+      @RequestBody JsonNode body,
+      HttpServletRequest request) {
     ChatRequests.Query query = requests.parseQuery(body);
-    conversations.findConversation(id).orElseThrow(ConversationController::conversationNotFound);
-    GenerationStream stream = relay.startTurn(id, query, request);
-    return ResponseEntity.status(HttpStatus.ACCEPTED)
-        .body(new TurnStarted(stream.messageId(), id, "/api/streams/" + stream.messageId()));
+    conversations
+        .findConversation(caller.keyId(), id)
+        .orElseThrow(ConversationController::conversationNotFound);
+    ProductRelay.Turn turn = relay.startTurn(caller, id, query, request);
+    String messageId = turn.stream().messageId();
+    var reply = ResponseEntity.status(HttpStatus.ACCEPTED);
+    turn.headers().forEach((name, value) -> reply.header(name, value));
+    return reply.body(new TurnStarted(messageId, id, "/api/streams/" + messageId));
   }
 
   /** The EventSource stream of one answer; Last-Event-ID resumes after that event. */
   @GetMapping("/api/streams/{messageId}")
   public ResponseEntity<Void> streamMessage(
+      @AuthenticationPrincipal Caller caller,
       @PathVariable String messageId,
       @RequestHeader(name = "Last-Event-ID", required = false) String lastEventIdHeader,
       @RequestParam(name = "lastEventId", required = false) String lastEventIdParam,
       HttpServletRequest request,
       HttpServletResponse response) {
-    GenerationStream stream = streams.find(messageId).orElseThrow(this::streamNotFound);
+    GenerationStream stream =
+        streams
+            .find(messageId)
+            .filter(s -> s.ownerKeyId().equals(caller.keyId()))
+            .orElseThrow(this::streamNotFound);
     long lastEventId =
         parseLastEventId(lastEventIdHeader != null ? lastEventIdHeader : lastEventIdParam);
     switch (stream.checkResume(lastEventId)) {
@@ -121,20 +144,21 @@ public class ConversationController {
         // 204 tells an EventSource that the stream is over and not to reconnect.
         return ResponseEntity.noContent().build();
       }
-      case OK -> relay.attach(stream, lastEventId, request, response);
+      case OK -> relay.attach(stream, lastEventId, Map.of(), request, response);
     }
     return null; // the events are written on the servlet async context
   }
 
   @PostMapping("/api/streams/{messageId}/cancel")
-  public Map<String, String> cancelStream(@PathVariable String messageId) {
-    var live = streams.find(messageId);
+  public Map<String, String> cancelStream(
+      @AuthenticationPrincipal Caller caller, @PathVariable String messageId) {
+    var live = streams.find(messageId).filter(s -> s.ownerKeyId().equals(caller.keyId()));
     if (live.isPresent()) {
-      relay.cancel(live.get());
+      relay.cancel(live.get(), "cancelled by the user");
     }
     Message message =
         conversations
-            .findMessage(messageId)
+            .findMessage(caller.keyId(), messageId)
             .filter(m -> "assistant".equals(m.role()))
             .orElseThrow(this::streamNotFound);
     return Map.of("messageId", messageId, "status", message.status());

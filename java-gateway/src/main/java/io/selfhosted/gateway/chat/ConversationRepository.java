@@ -44,27 +44,33 @@ public class ConversationRepository {
       Integer completionTokens,
       Instant createdAt) {}
 
-  public Conversation createConversation(String title) {
+  /** A new conversation owned by the API key {@code owner}. */
+  public Conversation createConversation(String owner, String title) {
     String id = UUID.randomUUID().toString();
     OffsetDateTime now = now();
-    jdbc.sql("INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)")
-        .params(id, title, now, now)
+    jdbc.sql(
+            "INSERT INTO conversations (id, owner_key_id, title, created_at, updated_at)"
+                + " VALUES (?, ?, ?, ?, ?)")
+        .params(id, owner, title, now, now)
         .update();
     return new Conversation(id, title, now.toInstant(), now.toInstant());
   }
 
-  public Optional<Conversation> findConversation(String id) {
-    return jdbc.sql("SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?")
-        .param(id)
+  /** The conversation, if {@code owner} owns it. */
+  public Optional<Conversation> findConversation(String owner, String id) {
+    return jdbc.sql(
+            "SELECT id, title, created_at, updated_at FROM conversations"
+                + " WHERE id = ? AND owner_key_id = ?")
+        .params(id, owner)
         .query(ConversationRepository::conversation)
         .optional();
   }
 
-  public List<Conversation> listConversations(int limit) {
+  public List<Conversation> listConversations(String owner, int limit) {
     return jdbc.sql(
-            "SELECT id, title, created_at, updated_at FROM conversations"
+            "SELECT id, title, created_at, updated_at FROM conversations WHERE owner_key_id = ?"
                 + " ORDER BY updated_at DESC, id LIMIT ?")
-        .param(limit)
+        .params(owner, limit)
         .query(ConversationRepository::conversation)
         .list();
   }
@@ -109,9 +115,13 @@ public class ConversationRepository {
         .update();
   }
 
-  public Optional<Message> findMessage(String id) {
-    return jdbc.sql(MESSAGE_COLUMNS + " WHERE id = ?")
-        .param(id)
+  /** The message, if {@code owner} owns its conversation. */
+  public Optional<Message> findMessage(String owner, String id) {
+    return jdbc.sql(
+            MESSAGE_COLUMNS
+                + " WHERE id = ? AND conversation_id IN"
+                + " (SELECT id FROM conversations WHERE owner_key_id = ?)")
+        .params(id, owner)
         .query(ConversationRepository::message)
         .optional();
   }

@@ -29,6 +29,7 @@ final class GenerationStream {
 
   private final String messageId;
   private final String conversationId;
+  private final String ownerKeyId;
   private final List<Event> events = new ArrayList<>();
   private final Set<EventSink> sinks = new LinkedHashSet<>();
   private final StringBuilder text = new StringBuilder();
@@ -39,9 +40,10 @@ final class GenerationStream {
   private final GraceTimer grace;
   private Runnable onAbandoned = () -> {};
 
-  GenerationStream(String messageId, String conversationId, GraceTimer grace) {
+  GenerationStream(String messageId, String conversationId, String ownerKeyId, GraceTimer grace) {
     this.messageId = messageId;
     this.conversationId = conversationId;
+    this.ownerKeyId = ownerKeyId;
     this.grace = grace;
   }
 
@@ -51,6 +53,11 @@ final class GenerationStream {
 
   String conversationId() {
     return conversationId;
+  }
+
+  /** The API key whose conversation this is: only it may read or cancel the stream. */
+  String ownerKeyId() {
+    return ownerKeyId;
   }
 
   synchronized String text() {

@@ -1,6 +1,5 @@
 package io.selfhosted.gateway.chat;
 
-import io.selfhosted.gateway.system.GatewayProperties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -9,16 +8,21 @@ import java.util.concurrent.TimeUnit;
 import org.springframework.beans.factory.DisposableBean;
 import org.springframework.stereotype.Component;
 
-/** Sends comment lines on client streams that have been idle for a heartbeat interval. */
+/**
+ * Sends comment lines on idle client streams: a heartbeat for proxies every interval, and on
+ * streams that cancel their generation when the client leaves, a short probe so that a departure is
+ * noticed within about a second even while no token flows (a write is how a server learns it).
+ */
 @Component
 class Heartbeats implements DisposableBean {
 
   private final Set<SseConnection> connections = ConcurrentHashMap.newKeySet();
+  private final Set<Runnable> probes = ConcurrentHashMap.newKeySet();
   private final ScheduledExecutorService timer;
   private final long intervalNanos;
 
-  Heartbeats(GatewayProperties properties) {
-    this.intervalNanos = properties.stream().heartbeatInterval().toNanos();
+  Heartbeats(StreamProperties properties) {
+    this.intervalNanos = properties.heartbeatInterval().toNanos();
     this.timer =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -38,6 +42,15 @@ class Heartbeats implements DisposableBean {
     connections.remove(connection);
   }
 
+  /** Runs {@code probe} every probe interval until {@link #unwatch}. */
+  void watch(Runnable probe) {
+    probes.add(probe);
+  }
+
+  void unwatch(Runnable probe) {
+    probes.remove(probe);
+  }
+
   int size() {
     return connections.size();
   }
@@ -46,6 +59,7 @@ class Heartbeats implements DisposableBean {
     for (SseConnection connection : connections) {
       connection.heartbeatIfIdle(intervalNanos);
     }
+    probes.forEach(Runnable::run);
   }
 
   @Override

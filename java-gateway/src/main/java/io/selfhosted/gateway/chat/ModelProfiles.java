@@ -1,8 +1,7 @@
 package io.selfhosted.gateway.chat;
 
+import io.selfhosted.gateway.chat.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.system.ApiException;
-import io.selfhosted.gateway.system.GatewayProperties;
-import io.selfhosted.gateway.system.GatewayProperties.ModelProfile;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,7 +13,7 @@ public class ModelProfiles {
 
   private final Map<String, ModelProfile> byName = new LinkedHashMap<>();
 
-  public ModelProfiles(GatewayProperties properties) {
+  public ModelProfiles(ModelProperties properties) {
     for (ModelProfile profile : properties.profiles()) {
       if (profile.name() == null || profile.name().isBlank()) {
         throw new IllegalArgumentException("every gateway.profiles entry needs a name");

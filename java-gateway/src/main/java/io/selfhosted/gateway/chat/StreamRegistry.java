@@ -1,6 +1,5 @@
 package io.selfhosted.gateway.chat;
 
-import io.selfhosted.gateway.system.GatewayProperties;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -22,9 +21,9 @@ class StreamRegistry implements DisposableBean {
   private final long graceMillis;
   private final long retentionNanos;
 
-  StreamRegistry(GatewayProperties properties) {
-    this.graceMillis = properties.stream().resumeGrace().toMillis();
-    this.retentionNanos = properties.stream().retention().toNanos();
+  StreamRegistry(StreamProperties properties) {
+    this.graceMillis = properties.resumeGrace().toMillis();
+    this.retentionNanos = properties.retention().toNanos();
     this.timers =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -36,11 +35,12 @@ class StreamRegistry implements DisposableBean {
     timers.scheduleWithFixedDelay(this::evictExpired, sweep, sweep, TimeUnit.MILLISECONDS);
   }
 
-  GenerationStream create(String messageId, String conversationId) {
+  GenerationStream create(String messageId, String conversationId, String ownerKeyId) {
     GenerationStream stream =
         new GenerationStream(
             messageId,
             conversationId,
+            ownerKeyId,
             action -> timers.schedule(action, graceMillis, TimeUnit.MILLISECONDS));
     streams.put(messageId, stream);
     return stream;

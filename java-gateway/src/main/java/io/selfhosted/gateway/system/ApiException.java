@@ -1,5 +1,7 @@
 package io.selfhosted.gateway.system;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.springframework.http.HttpStatus;
 
 /** A failure that reaches the client as the shared error envelope with the given status. */
@@ -10,6 +12,7 @@ public class ApiException extends RuntimeException {
   private final String code;
   private final String param;
   private final Long retryAfterSeconds;
+  private final Map<String, String> headers = new LinkedHashMap<>();
 
   public ApiException(HttpStatus status, String type, String code, String param, String message) {
     this(status, type, code, param, message, null);
@@ -57,6 +60,16 @@ public class ApiException extends RuntimeException {
 
   public Long retryAfterSeconds() {
     return retryAfterSeconds;
+  }
+
+  /** Extra response headers (rate-limit state) sent with the error. */
+  public Map<String, String> headers() {
+    return headers;
+  }
+
+  public ApiException withHeaders(Map<String, String> values) {
+    headers.putAll(values);
+    return this;
   }
 
   public ErrorEnvelope envelope() {

@@ -24,7 +24,7 @@ public class BodySizeFilter extends OncePerRequestFilter {
 
   private final long maxBytes;
 
-  public BodySizeFilter(GatewayProperties properties) {
+  public BodySizeFilter(HttpProperties properties) {
     this.maxBytes = properties.maxBodySize().toBytes();
   }
 

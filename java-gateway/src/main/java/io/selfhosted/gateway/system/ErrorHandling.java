@@ -93,6 +93,7 @@ public class ErrorHandling {
     if (e.retryAfterSeconds() != null) {
       builder.header(HttpHeaders.RETRY_AFTER, Long.toString(e.retryAfterSeconds()));
     }
+    e.headers().forEach(builder::header);
     return builder.body(e.envelope());
   }
 

@@ -21,6 +21,7 @@ public final class JsonErrors {
     if (e.retryAfterSeconds() != null) {
       response.setHeader(HttpHeaders.RETRY_AFTER, Long.toString(e.retryAfterSeconds()));
     }
+    e.headers().forEach(response::setHeader);
     response.getOutputStream().write(MAPPER.writeValueAsBytes(e.envelope()));
     response.flushBuffer();
   }

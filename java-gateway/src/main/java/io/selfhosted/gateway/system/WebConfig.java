@@ -8,9 +8,9 @@ import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
 @Configuration
 public class WebConfig implements WebMvcConfigurer {
 
-  private final GatewayProperties properties;
+  private final HttpProperties properties;
 
-  public WebConfig(GatewayProperties properties) {
+  public WebConfig(HttpProperties properties) {
     this.properties = properties;
   }
 
@@ -20,13 +20,21 @@ public class WebConfig implements WebMvcConfigurer {
     if (origins == null || origins.isEmpty()) {
       return;
     }
-    for (String path : new String[] {"/v1/**", "/api/**"}) {
+    for (String path : new String[] {"/v1/**", "/api/**", "/admin/**"}) {
       registry
           .addMapping(path)
           .allowedOrigins(origins.toArray(String[]::new))
-          .allowedMethods("GET", "POST", "PUT", "DELETE", "OPTIONS")
+          .allowedMethods("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
           .allowedHeaders("Authorization", "Content-Type", "Last-Event-ID", "X-Request-Id")
-          .exposedHeaders("X-Request-Id", "Retry-After")
+          .exposedHeaders(
+              "X-Request-Id",
+              "Retry-After",
+              "x-ratelimit-limit-requests",
+              "x-ratelimit-remaining-requests",
+              "x-ratelimit-reset-requests",
+              "x-ratelimit-limit-tokens",
+              "x-ratelimit-remaining-tokens",
+              "x-ratelimit-reset-tokens")
           .allowCredentials(true);
     }
   }

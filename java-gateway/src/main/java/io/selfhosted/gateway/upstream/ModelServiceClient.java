@@ -1,9 +1,5 @@
 package io.selfhosted.gateway.upstream;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.selfhosted.gateway.system.GatewayProperties;
-import java.io.IOException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -31,11 +27,9 @@ public class ModelServiceClient implements DisposableBean {
 
   private final OkHttpClient client;
   private final EventSource.Factory eventSources;
-  private final ObjectMapper mapper;
   private final String token;
 
-  public ModelServiceClient(GatewayProperties properties, ObjectMapper mapper) {
-    GatewayProperties.Upstream upstream = properties.upstream();
+  public ModelServiceClient(UpstreamProperties upstream) {
     Dispatcher dispatcher = new Dispatcher(dispatcherExecutor());
     dispatcher.setMaxRequests(upstream.maxConcurrentStreams());
     dispatcher.setMaxRequestsPerHost(upstream.maxConcurrentStreams());
@@ -50,8 +44,7 @@ public class ModelServiceClient implements DisposableBean {
             .retryOnConnectionFailure(false)
             .build();
     this.eventSources = EventSources.createFactory(client);
-    this.mapper = mapper;
-    this.token = properties.modelServiceToken();
+    this.token = upstream.token();
   }
 
   /** Virtual threads where the JDK has them (21+), otherwise okhttp's own cached pool. */
@@ -66,22 +59,13 @@ public class ModelServiceClient implements DisposableBean {
 
   /** Opens a streaming chat completion; callbacks arrive on a dispatcher thread. */
   EventSource openStream(
-      Replica replica, JsonNode body, String requestId, EventSourceListener listener) {
+      Replica replica, byte[] body, String requestId, EventSourceListener listener) {
     Request request =
         request(replica, "/v1/chat/completions", requestId)
             .header("Accept", "text/event-stream")
-            .post(RequestBody.create(toBytes(body), JSON))
+            .post(RequestBody.create(body, JSON))
             .build();
     return eventSources.newEventSource(request, listener);
-  }
-
-  /** A blocking call, for non-streaming completions and the model list. */
-  Call call(Replica replica, String path, JsonNode body, String requestId) {
-    Request.Builder builder = request(replica, path, requestId);
-    if (body != null) {
-      builder.post(RequestBody.create(toBytes(body), JSON));
-    }
-    return client.newCall(builder.build());
   }
 
   /** Readiness probe with a short deadline, so a hung replica cannot stall health checks. */
@@ -97,10 +81,6 @@ public class ModelServiceClient implements DisposableBean {
     return Math.max(1000, client.connectTimeoutMillis());
   }
 
-  int runningCalls() {
-    return client.dispatcher().runningCallsCount();
-  }
-
   private Request.Builder request(Replica replica, String path, String requestId) {
     Request.Builder builder = new Request.Builder().url(replica.resolve(path));
     if (token != null && !token.isBlank()) {
@@ -110,14 +90,6 @@ public class ModelServiceClient implements DisposableBean {
       builder.header("X-Request-Id", requestId);
     }
     return builder;
-  }
-
-  private byte[] toBytes(JsonNode body) {
-    try {
-      return mapper.writeValueAsBytes(body);
-    } catch (IOException e) {
-      throw new IllegalArgumentException(e);
-    }
   }
 
   @Override

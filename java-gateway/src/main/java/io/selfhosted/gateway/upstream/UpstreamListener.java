@@ -1,18 +1,16 @@
 package io.selfhosted.gateway.upstream;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
 /**
  * Callbacks of one logical upstream stream, failover included. Exactly one of {@link #onComplete}
- * and {@link #onError} ends it; none is called after the caller cancelled.
+ * and {@link #onError} ends it; none is called after the caller cancelled. Callbacks never overlap.
  */
 public interface UpstreamListener {
 
   /** A replica accepted the request (200 text/event-stream); called at most once. */
-  default void onOpen() {}
+  default void onOpen(String replica) {}
 
   /** One {@code chat.completion.chunk} in arrival order. */
-  void onChunk(JsonNode chunk);
+  void onChunk(Chunk chunk);
 
   /** The upstream sent {@code [DONE]}. */
   void onComplete();

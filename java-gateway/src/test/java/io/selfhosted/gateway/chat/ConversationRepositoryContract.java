@@ -17,6 +17,8 @@ abstract class ConversationRepositoryContract {
   protected ConversationRepository repository;
 
   /** A fresh, empty database (or schema) for one test. */
+  private static final String OWNER = "key-1";
+
   protected abstract DataSource freshDatabase();
 
   @BeforeEach
@@ -28,21 +30,34 @@ abstract class ConversationRepositoryContract {
 
   @Test
   void storesConversationsAndListsTheMostRecentFirst() {
-    Conversation older = repository.createConversation(null);
-    Conversation newer = repository.createConversation("named");
+    Conversation older = repository.createConversation(OWNER, null);
+    Conversation newer = repository.createConversation(OWNER, "named");
     repository.insertMessage(older.id(), "user", "wake up", ConversationRepository.COMPLETE, "m");
 
-    List<Conversation> listed = repository.listConversations(10);
+    List<Conversation> listed = repository.listConversations(OWNER, 10);
 
     assertThat(listed).extracting(Conversation::id).containsExactly(older.id(), newer.id());
     assertThat(listed.get(0).title()).as("titled by its first query").isEqualTo("wake up");
-    assertThat(repository.findConversation(newer.id()).orElseThrow().title()).isEqualTo("named");
-    assertThat(repository.findConversation("missing")).isEmpty();
+    assertThat(repository.findConversation(OWNER, newer.id()).orElseThrow().title())
+        .isEqualTo("named");
+    assertThat(repository.findConversation(OWNER, "missing")).isEmpty();
+  }
+
+  @Test
+  void showsAConversationOnlyToTheKeyThatOwnsIt() {
+    Conversation mine = repository.createConversation(OWNER, "mine");
+    Message answer =
+        repository.insertMessage(mine.id(), "assistant", "", ConversationRepository.STREAMING, "m");
+
+    assertThat(repository.listConversations("other-key", 10)).isEmpty();
+    assertThat(repository.findConversation("other-key", mine.id())).isEmpty();
+    assertThat(repository.findMessage("other-key", answer.id())).isEmpty();
+    assertThat(repository.listConversations(OWNER, 10)).hasSize(1);
   }
 
   @Test
   void keepsMessagesInOrderWithTheirFinalState() {
-    String conversation = repository.createConversation(null).id();
+    String conversation = repository.createConversation(OWNER, null).id();
     repository.insertMessage(conversation, "user", "你好", ConversationRepository.COMPLETE, "m");
     Message answer =
         repository.insertMessage(
@@ -59,13 +74,13 @@ abstract class ConversationRepositoryContract {
     assertThat(stored.finishReason()).isEqualTo("stop");
     assertThat(stored.promptTokens()).isEqualTo(5);
     assertThat(stored.completionTokens()).isEqualTo(42);
-    assertThat(repository.findMessage(answer.id()).orElseThrow().conversationId())
+    assertThat(repository.findMessage(OWNER, answer.id()).orElseThrow().conversationId())
         .isEqualTo(conversation);
   }
 
   @Test
   void storesACancelledAnswerWithItsPartialTextAndNoUsage() {
-    String conversation = repository.createConversation(null).id();
+    String conversation = repository.createConversation(OWNER, null).id();
     Message answer =
         repository.insertMessage(
             conversation, "assistant", "", ConversationRepository.STREAMING, "m");
@@ -73,7 +88,7 @@ abstract class ConversationRepositoryContract {
     repository.finishMessage(
         answer.id(), "partial", ConversationRepository.CANCELLED, "cancelled", null, null);
 
-    Message stored = repository.findMessage(answer.id()).orElseThrow();
+    Message stored = repository.findMessage(OWNER, answer.id()).orElseThrow();
     assertThat(stored.status()).isEqualTo("cancelled");
     assertThat(stored.content()).isEqualTo("partial");
     assertThat(stored.completionTokens()).isNull();
@@ -81,13 +96,14 @@ abstract class ConversationRepositoryContract {
 
   @Test
   void marksAnswersLeftStreamingByACrashAsFailed() {
-    String conversation = repository.createConversation(null).id();
+    String conversation = repository.createConversation(OWNER, null).id();
     Message answer =
         repository.insertMessage(
             conversation, "assistant", "", ConversationRepository.STREAMING, "m");
 
     assertThat(repository.failInterruptedMessages()).isEqualTo(1);
 
-    assertThat(repository.findMessage(answer.id()).orElseThrow().status()).isEqualTo("failed");
+    assertThat(repository.findMessage(OWNER, answer.id()).orElseThrow().status())
+        .isEqualTo("failed");
   }
 }

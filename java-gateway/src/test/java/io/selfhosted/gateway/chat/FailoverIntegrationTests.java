@@ -35,10 +35,10 @@ class FailoverIntegrationTests {
 
   @DynamicPropertySource
   static void properties(DynamicPropertyRegistry registry) {
-    registry.add("gateway.upstreams", () -> FIRST.url() + "," + SECOND.url());
-    registry.add("gateway.admin-api-key", () -> "failover-key");
+    registry.add("gateway.upstream.urls", () -> FIRST.url() + "," + SECOND.url());
+    registry.add("gateway.auth.admin-api-key", () -> "failover-key");
     registry.add("gateway.upstream.health-interval", () -> "200ms");
-    registry.add("gateway.cors.allowed-origins", () -> ALLOWED_ORIGIN);
+    registry.add("gateway.http.cors.allowed-origins", () -> ALLOWED_ORIGIN);
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-failover;DB_CLOSE_DELAY=-1");
   }
 
@@ -141,6 +141,7 @@ class FailoverIntegrationTests {
             .newCall(
                 new Request.Builder()
                     .url("http://127.0.0.1:" + port + "/actuator/prometheus")
+                    .header("Authorization", "Bearer failover-key")
                     .build())
             .execute()) {
       return response

@@ -47,6 +47,7 @@ class GenerationStreamTests {
     return new GenerationStream(
         "m1",
         "c1",
+        "k1",
         action -> {
           graceStarted.incrementAndGet();
           pendingGrace.add(action);

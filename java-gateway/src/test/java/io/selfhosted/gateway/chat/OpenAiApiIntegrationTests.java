@@ -9,12 +9,18 @@ import io.selfhosted.gateway.support.GatewayIntegrationTest;
 import io.selfhosted.gateway.support.Json;
 import io.selfhosted.gateway.support.SseClient;
 import io.selfhosted.gateway.support.SseClient.Event;
+import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import okhttp3.Call;
+import okhttp3.Callback;
+import okhttp3.MediaType;
+import okhttp3.RequestBody;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
 
@@ -77,7 +83,7 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
 
   @Test
   void answersWithoutStreaming() throws Exception {
-    UPSTREAM.enqueue(FakeModelService.completion("Hi there"));
+    UPSTREAM.enqueue(FakeModelService.stream("Hi", " there"));
     JsonNode answer =
         body(
             post(
@@ -85,7 +91,14 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
                 "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
                     + "\"max_tokens\":100000}"));
 
+    assertThat(answer.at("/object").asText()).isEqualTo("chat.completion");
+    assertThat(answer.at("/model").asText()).isEqualTo("demo-model");
+    assertThat(answer.at("/choices/0/message/role").asText()).isEqualTo("assistant");
     assertThat(answer.at("/choices/0/message/content").asText()).isEqualTo("Hi there");
+    assertThat(answer.at("/choices/0/finish_reason").asText()).isEqualTo("stop");
+    assertThat(answer.at("/usage/total_tokens").asInt())
+        .as("the upstream's own count")
+        .isEqualTo(9);
     JsonNode upstream = Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8());
     assertThat(upstream.get("max_tokens").asInt())
         .as("clamped to the profile maximum")
@@ -94,7 +107,7 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
 
   @Test
   void passesIgnoreEosThroughForLoadTests() throws Exception {
-    UPSTREAM.enqueue(FakeModelService.completion("Hi there"));
+    UPSTREAM.enqueue(FakeModelService.stream("Hi there"));
     post(
             "/v1/chat/completions",
             "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
@@ -175,6 +188,54 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void aClientThatLeavesBeforeTheFirstTokenIsNoticedWithinAboutASecond() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    SseClient stream = postStream("/v1/chat/completions", STREAM_REQUEST);
+    assertThat(live.awaitStarted()).isTrue();
+    long left = System.nanoTime();
+
+    stream.close();
+
+    // No token comes: only the gateway's heartbeats (every 400 ms on an idle stream) can tell.
+    assertThat(live.awaitClientGone()).isTrue();
+    assertThat(Duration.ofNanos(System.nanoTime() - left)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void aWholeReplyCallWhoseClientLeavesIsCancelledUpstream() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    Call call =
+        SseClient.HTTP.newCall(
+            request("/v1/chat/completions")
+                .post(
+                    RequestBody.create(
+                        "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\","
+                            + "\"content\":\"hi\"}]}",
+                        MediaType.get("application/json")))
+                .build());
+    call.enqueue(
+        new Callback() {
+          @Override
+          public void onFailure(Call c, IOException e) {}
+
+          @Override
+          public void onResponse(Call c, Response response) {
+            response.close();
+          }
+        });
+    assertThat(live.awaitStarted()).isTrue();
+    live.token("thinking");
+    long left = System.nanoTime();
+
+    call.cancel();
+
+    assertThat(live.awaitClientGone()).isTrue();
+    assertThat(Duration.ofNanos(System.nanoTime() - left)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
   void sendsHeartbeatsOnAnIdleStream() throws Exception {
     LiveStream live = new LiveStream();
     UPSTREAM.enqueue(live);
@@ -234,9 +295,7 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
       stream.rest();
     }
     try (Response response =
-        SseClient.HTTP
-            .newCall(new okhttp3.Request.Builder().url(url("/actuator/prometheus")).build())
-            .execute()) {
+        SseClient.HTTP.newCall(request("/actuator/prometheus").build()).execute()) {
       String metrics = response.body().string();
       assertThat(metrics)
           .contains("gateway_streams_active")

@@ -34,8 +34,8 @@ class PostgresGatewayIntegrationTests {
 
   @DynamicPropertySource
   static void properties(DynamicPropertyRegistry registry) {
-    registry.add("gateway.upstreams", UPSTREAM::url);
-    registry.add("gateway.admin-api-key", () -> "pg-key");
+    registry.add("gateway.upstream.urls", UPSTREAM::url);
+    registry.add("gateway.auth.admin-api-key", () -> "pg-key");
     registry.add("spring.datasource.url", () -> System.getenv("GATEWAY_TEST_PG_URL"));
     registry.add(
         "spring.datasource.username",

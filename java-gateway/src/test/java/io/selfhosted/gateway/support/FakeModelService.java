@@ -159,19 +159,6 @@ public final class FakeModelService implements Closeable {
     return builder.build();
   }
 
-  public static MockResponse completion(String content) {
-    return new MockResponse.Builder()
-        .addHeader("Content-Type", "application/json")
-        .body(
-            "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
-                + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"message\":"
-                + "{\"role\":\"assistant\",\"content\":"
-                + Json.quote(content)
-                + "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
-                + "\"completion_tokens\":2,\"total_tokens\":7}}")
-        .build();
-  }
-
   /**
    * A stream the test drives token by token. It pings while idle, as the real service does, so a
    * gateway that hangs up is noticed without the test sending anything.

@@ -29,11 +29,10 @@ public abstract class GatewayIntegrationTest {
 
   @DynamicPropertySource
   static void gatewayProperties(DynamicPropertyRegistry registry) {
-    registry.add("gateway.upstreams", UPSTREAM::url);
-    registry.add("gateway.admin-api-key", () -> ADMIN_KEY);
-    registry.add("gateway.model-service-token", () -> "internal-token");
+    registry.add("gateway.upstream.urls", UPSTREAM::url);
+    registry.add("gateway.auth.admin-api-key", () -> ADMIN_KEY);
+    registry.add("gateway.upstream.token", () -> "internal-token");
     registry.add("gateway.upstream.health-interval", () -> "1s");
-    registry.add("gateway.stream.heartbeat-interval", () -> "500ms");
     registry.add("gateway.stream.resume-grace", () -> "3s");
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");
   }

@@ -1,4 +1,4 @@
-package io.selfhosted.gateway.chat;
+package io.selfhosted.gateway.pipeline;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -10,7 +10,7 @@ import org.springframework.stereotype.Component;
 
 /** Stream gauges and timers exported on /actuator/prometheus. */
 @Component
-class StreamMetrics {
+public class StreamMetrics {
 
   private final AtomicInteger active = new AtomicInteger();
   private final Timer addedTtft;
@@ -34,6 +34,14 @@ class StreamMetrics {
             .register(meters);
   }
 
+  void rejected(String surface) {
+    Counter.builder("gateway.requests.rejected")
+        .description("generation requests refused at admission (limits, quotas, access)")
+        .tag("surface", surface)
+        .register(meters)
+        .increment();
+  }
+
   void started() {
     active.incrementAndGet();
   }
@@ -47,7 +55,7 @@ class StreamMetrics {
         .increment();
   }
 
-  int active() {
+  public int active() {
     return active.get();
   }
 

@@ -1,18 +1,16 @@
 package io.selfhosted.gateway.upstream;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.selfhosted.gateway.pipeline.UpstreamFailures;
 import io.selfhosted.gateway.support.FakeModelService;
 import io.selfhosted.gateway.support.FakeModelService.LiveStream;
 import io.selfhosted.gateway.support.Json;
 import io.selfhosted.gateway.support.TestProperties;
 import io.selfhosted.gateway.system.ApiException;
-import io.selfhosted.gateway.system.GatewayProperties;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,16 +22,26 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The okhttp-sse listener adapter, failover, balancing and ejection against fake replicas. */
-class UpstreamPoolTests {
+class UpstreamStreamsTests {
 
-  private static final JsonNode BODY =
-      Json.parse("{\"model\":\"demo-model\",\"stream\":true,\"messages\":[]}");
+  private static final ChatCall CALL =
+      new ChatCall(
+          "demo-model",
+          List.of(new ChatCall.Message("user", "hi")),
+          16,
+          0.7,
+          0.9,
+          List.of(),
+          null,
+          null);
 
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private final FakeModelService a = track(new FakeModelService());
   private final FakeModelService b = track(new FakeModelService());
   private ModelServiceClient client;
   private UpstreamPool pool;
+  private HealthChecks checks;
+  private UpstreamStreams streams;
 
   private <T extends AutoCloseable> T track(T closeable) {
     closeables.add(closeable);
@@ -47,16 +55,18 @@ class UpstreamPoolTests {
   }
 
   private UpstreamPool poolWithoutWaiting(String... urls) {
-    GatewayProperties properties = TestProperties.withUpstreams(List.of(urls), Duration.ofHours(1));
-    client = new ModelServiceClient(properties, new ObjectMapper());
-    pool = new UpstreamPool(properties, client, new ObjectMapper(), new SimpleMeterRegistry());
+    UpstreamProperties properties = TestProperties.upstreams(List.of(urls), Duration.ofHours(1));
+    client = new ModelServiceClient(properties);
+    pool = new UpstreamPool(properties, new SimpleMeterRegistry());
+    checks = new HealthChecks(pool, client, properties);
+    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()));
     return pool;
   }
 
   @AfterEach
   void tearDown() throws Exception {
     if (pool != null) {
-      pool.destroy();
+      checks.destroy();
       client.destroy();
     }
     for (AutoCloseable c : closeables) {
@@ -69,19 +79,18 @@ class UpstreamPoolTests {
     final BlockingQueue<String> calls = new LinkedBlockingQueue<>();
 
     @Override
-    public void onOpen() {
+    public void onOpen(String replica) {
       calls.add("open");
     }
 
     @Override
-    public void onChunk(JsonNode chunk) {
-      JsonNode choice = chunk.path("choices").path(0);
-      if (chunk.path("choices").isEmpty()) {
-        calls.add("usage:" + chunk.path("usage").path("total_tokens").asInt());
-      } else if (choice.hasNonNull("finish_reason")) {
-        calls.add("finish:" + choice.get("finish_reason").asText());
+    public void onChunk(Chunk chunk) {
+      if (chunk.usageOnly()) {
+        calls.add("usage:" + chunk.usage().total());
+      } else if (chunk.finishReason() != null) {
+        calls.add("finish:" + chunk.finishReason());
       } else {
-        calls.add("text:" + choice.path("delta").path("content").asText());
+        calls.add("text:" + chunk.text());
       }
     }
 
@@ -126,7 +135,7 @@ class UpstreamPoolTests {
     pool(a.url());
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "req-1", recorder);
+    streams.open(CALL, "req-1", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly(
@@ -145,7 +154,7 @@ class UpstreamPoolTests {
   void sendsTheInternalTokenAndRequestId() throws Exception {
     pool(a.url());
     Recorder recorder = new Recorder();
-    pool.stream(BODY, "req-42", recorder);
+    streams.open(CALL, "req-42", recorder);
     recorder.untilEnd();
 
     RecordedRequest request = a.chatRequests().get(0);
@@ -160,7 +169,7 @@ class UpstreamPoolTests {
     a.enqueue(FakeModelService.error(500, "server_error", "boom", "engine crashed"));
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).startsWith("open", "text:Hello").endsWith("complete");
     assertThat(a.chatRequestCount()).isEqualTo(1);
@@ -173,7 +182,7 @@ class UpstreamPoolTests {
     a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).endsWith("complete");
     assertThat(b.chatRequestCount()).isEqualTo(1);
@@ -191,7 +200,7 @@ class UpstreamPoolTests {
     deadReplica.markHealthy(true);
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).contains("text:Hello").endsWith("complete");
     assertThat(a.chatRequestCount()).isEqualTo(1);
@@ -205,7 +214,7 @@ class UpstreamPoolTests {
     live.token("Hel").breakOff();
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     List<String> calls = recorder.untilEnd();
     assertThat(calls).containsExactly("open", "text:Hel", calls.get(2));
@@ -224,7 +233,7 @@ class UpstreamPoolTests {
                 + "\"code\":\"oom\"}}\n\n"));
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly("open", "text:Hi", "error:IN_STREAM:0:after-first:out of memory");
@@ -238,7 +247,7 @@ class UpstreamPoolTests {
             400, "invalid_request_error", "context_length_exceeded", "prompt is too long"));
     Recorder recorder = new Recorder();
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly("error:HTTP:400:before-first:prompt is too long");
@@ -251,7 +260,7 @@ class UpstreamPoolTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.take()).isEqualTo("open");
     for (String word : List.of("one", " two", " three")) {
@@ -269,7 +278,7 @@ class UpstreamPoolTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
     assertThat(recorder.take()).isEqualTo("open");
 
     // The read timeout is 1 s here; 40 pings at 50 ms apart are twice that without a token.
@@ -287,7 +296,7 @@ class UpstreamPoolTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    UpstreamPool.StreamHandle handle = pool.stream(BODY, "r", recorder);
+    UpstreamStreams.Handle handle = streams.open(CALL, "r", recorder);
     live.token("first");
     assertThat(recorder.take()).isEqualTo("open");
     assertThat(recorder.take()).isEqualTo("text:first");
@@ -306,11 +315,11 @@ class UpstreamPoolTests {
     LiveStream busy = new LiveStream();
     a.enqueue(busy);
     Recorder first = new Recorder();
-    pool.stream(BODY, "r1", first);
+    streams.open(CALL, "r1", first);
     assertThat(busy.awaitStarted()).isTrue();
 
     Recorder second = new Recorder();
-    pool.stream(BODY, "r2", second);
+    streams.open(CALL, "r2", second);
 
     assertThat(second.untilEnd()).endsWith("complete");
     assertThat(b.chatRequestCount()).isEqualTo(1);
@@ -326,17 +335,17 @@ class UpstreamPoolTests {
     for (int i = 0; i < 2; i++) {
       a.enqueue(FakeModelService.error(500, "server_error", "boom", "crash"));
       Recorder recorder = new Recorder();
-      pool.stream(BODY, "r", recorder);
+      streams.open(CALL, "r", recorder);
       assertThat(recorder.untilEnd()).endsWith("complete");
     }
     assertThat(replicaA.isHealthy()).isFalse();
 
     Recorder recorder = new Recorder();
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
     recorder.untilEnd();
     assertThat(a.chatRequestCount()).as("an ejected replica gets no traffic").isEqualTo(2);
 
-    pool.checkHealth();
+    checks.checkAll();
     await().until(replicaA::isHealthy);
   }
 
@@ -345,11 +354,11 @@ class UpstreamPoolTests {
     pool(a.url(), b.url());
     a.setReady(503);
 
-    pool.checkHealth();
+    checks.checkAll();
 
     await().until(() -> !pool.replicas().get(0).isHealthy());
     Recorder recorder = new Recorder();
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
     assertThat(recorder.untilEnd()).endsWith("complete");
     assertThat(a.chatRequestCount()).isZero();
   }
@@ -368,23 +377,31 @@ class UpstreamPoolTests {
           }
         };
 
-    pool.stream(BODY, "r", recorder);
+    streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).last().asString().startsWith("error:TIMEOUT");
-    assertThat(seen[0].toApiException().status().value()).isEqualTo(504);
+    assertThat(UpstreamFailures.toApiException(seen[0]).status().value()).isEqualTo(504);
   }
 
   @Test
-  void blockingCallsMapUpstreamFailuresToGatewayStatuses() {
+  void anOverloadedUpstreamBecomes503WithItsRetryAfter() throws Exception {
     pool(a.url());
     a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
+    UpstreamError[] seen = new UpstreamError[1];
+    Recorder recorder =
+        new Recorder() {
+          @Override
+          public void onError(UpstreamError error, boolean afterFirstChunk) {
+            seen[0] = error;
+            super.onError(error, afterFirstChunk);
+          }
+        };
 
-    assertThatThrownBy(() -> pool.call("/v1/chat/completions", BODY, "r"))
-        .isInstanceOfSatisfying(
-            ApiException.class,
-            e -> {
-              assertThat(e.status().value()).isEqualTo(503);
-              assertThat(e.retryAfterSeconds()).isEqualTo(3L);
-            });
+    streams.open(CALL, "r", recorder);
+
+    assertThat(recorder.untilEnd()).last().asString().startsWith("error:HTTP:503");
+    ApiException client = UpstreamFailures.toApiException(seen[0]);
+    assertThat(client.status().value()).isEqualTo(503);
+    assertThat(client.retryAfterSeconds()).isEqualTo(3L);
   }
 }

@@ -1,0 +1,107 @@
+package io.selfhosted.gateway.auth;
+
+import io.selfhosted.gateway.system.ApiException;
+import io.selfhosted.gateway.system.HttpProperties;
+import io.selfhosted.gateway.system.JsonErrors;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpMethod;
+import org.springframework.http.HttpStatus;
+import org.springframework.security.authentication.BadCredentialsException;
+import org.springframework.security.config.annotation.web.builders.HttpSecurity;
+import org.springframework.security.config.annotation.web.configurers.AbstractHttpConfigurer;
+import org.springframework.security.config.http.SessionCreationPolicy;
+import org.springframework.security.web.AuthenticationEntryPoint;
+import org.springframework.security.web.SecurityFilterChain;
+import org.springframework.security.web.access.AccessDeniedHandler;
+import org.springframework.security.web.authentication.AnonymousAuthenticationFilter;
+import org.springframework.security.web.header.writers.ReferrerPolicyHeaderWriter.ReferrerPolicy;
+
+/**
+ * Who may call what. API keys (bearer) and browser sessions (cookie) authenticate; the admin API
+ * and the metrics need the admin role. Refusals use the shared error envelope: 401 for no or bad
+ * credentials, 403 for a known caller without the right role. Every reply carries the security
+ * headers: a Content-Security-Policy allowing only the pages' own scripts and styles, nosniff, no
+ * framing, and a strict Referrer-Policy.
+ */
+@Configuration
+public class SecurityConfig {
+
+  static final String CONTENT_SECURITY_POLICY =
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+          + " connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self';"
+          + " frame-ancestors 'none'";
+
+  @Bean
+  SecurityFilterChain securityFilterChain(
+      HttpSecurity http,
+      ApiKeyService keys,
+      SessionStore sessions,
+      HttpProperties httpProperties,
+      AuthProperties auth)
+      throws Exception {
+    AuthenticationEntryPoint unauthorized = SecurityConfig::unauthorized;
+    AccessDeniedHandler forbidden =
+        (request, response, denied) ->
+            JsonErrors.write(
+                response,
+                new ApiException(
+                    HttpStatus.FORBIDDEN,
+                    "permission_error",
+                    "forbidden",
+                    null,
+                    denied.getMessage() != null && denied.getMessage().startsWith("cross-site")
+                        ? denied.getMessage()
+                        : "this API key may not do that"));
+    http.csrf(AbstractHttpConfigurer::disable) // cookie requests are origin-checked instead
+        .cors(cors -> {})
+        .httpBasic(AbstractHttpConfigurer::disable)
+        .formLogin(AbstractHttpConfigurer::disable)
+        .logout(AbstractHttpConfigurer::disable)
+        .requestCache(AbstractHttpConfigurer::disable)
+        .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
+        .headers(
+            headers ->
+                headers
+                    .contentSecurityPolicy(csp -> csp.policyDirectives(CONTENT_SECURITY_POLICY))
+                    .frameOptions(frame -> frame.deny())
+                    .referrerPolicy(referrer -> referrer.policy(ReferrerPolicy.NO_REFERRER)))
+        .addFilterBefore(
+            new ApiKeyAuthenticationFilter(
+                keys, sessions, httpProperties.cors().allowedOrigins(), unauthorized, forbidden),
+            AnonymousAuthenticationFilter.class)
+        .exceptionHandling(
+            e -> e.authenticationEntryPoint(unauthorized).accessDeniedHandler(forbidden))
+        .authorizeHttpRequests(
+            rules -> {
+              rules.requestMatchers(HttpMethod.OPTIONS, "/v1/**", "/api/**").permitAll();
+              rules.requestMatchers("/api/session").permitAll();
+              rules.requestMatchers("/admin/**").hasRole("ADMIN");
+              rules.requestMatchers("/v1/**", "/api/**").hasRole("USER");
+              rules.requestMatchers("/actuator/health", "/actuator/health/**").permitAll();
+              if (auth.openMetrics()) {
+                rules.requestMatchers("/actuator/prometheus").permitAll();
+              }
+              rules.requestMatchers("/actuator/**").hasRole("ADMIN");
+              rules.anyRequest().permitAll(); // the pages, their assets, the OpenAPI document
+            });
+    return http.build();
+  }
+
+  private static void unauthorized(
+      jakarta.servlet.http.HttpServletRequest request,
+      jakarta.servlet.http.HttpServletResponse response,
+      org.springframework.security.core.AuthenticationException failure)
+      throws java.io.IOException {
+    response.setHeader(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
+    String message =
+        failure instanceof BadCredentialsException
+            ? failure.getMessage()
+            : "an API key is required (Authorization: Bearer <key>)";
+    JsonErrors.write(
+        response,
+        new ApiException(
+            HttpStatus.UNAUTHORIZED, "authentication_error", "invalid_api_key", null, message));
+  }
+}

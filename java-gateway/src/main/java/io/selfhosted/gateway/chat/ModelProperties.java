@@ -1,0 +1,35 @@
+package io.selfhosted.gateway.chat;
+
+import java.util.List;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+
+/** The models clients may name, each mapped to an upstream model with defaults and limits. */
+@ConfigurationProperties("gateway.models")
+public record ModelProperties(List<ModelProfile> profiles) {
+
+  public ModelProperties {
+    profiles =
+        profiles == null || profiles.isEmpty()
+            ? List.of(
+                new ModelProfile(
+                    "demo-model",
+                    "demo-model",
+                    "You are a helpful AI assistant.",
+                    256,
+                    1024,
+                    0.7,
+                    0.9))
+            : List.copyOf(profiles);
+  }
+
+  /** A model as clients name it, mapped to an upstream model with defaults and limits. */
+  public record ModelProfile(
+      String name,
+      String upstreamModel,
+      String systemPrompt,
+      @DefaultValue("256") int defaultMaxTokens,
+      @DefaultValue("1024") int maxMaxTokens,
+      @DefaultValue("0.7") double defaultTemperature,
+      @DefaultValue("0.9") double defaultTopP) {}
+}

@@ -1,0 +1,211 @@
+package io.selfhosted.gateway.chat;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.selfhosted.gateway.auth.Caller;
+import io.selfhosted.gateway.chat.ChatRequests.HistoryEntry;
+import io.selfhosted.gateway.chat.ChatRequests.Query;
+import io.selfhosted.gateway.pipeline.Delivery;
+import io.selfhosted.gateway.pipeline.Exchange;
+import io.selfhosted.gateway.pipeline.Outcome;
+import io.selfhosted.gateway.pipeline.StreamPipeline;
+import io.selfhosted.gateway.system.ApiException;
+import io.selfhosted.gateway.system.RequestIdFilter;
+import io.selfhosted.gateway.upstream.Chunk;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.dao.DataAccessException;
+import org.springframework.http.HttpStatus;
+import org.springframework.stereotype.Service;
+
+/**
+ * The product surface as a thin adapter onto the stream pipeline: each answer is stored, and its
+ * events go to a resumable {@link GenerationStream} that outlives a dropped browser for a grace
+ * period.
+ */
+@Service
+public class ProductRelay {
+
+  private static final Logger log = LoggerFactory.getLogger(ProductRelay.class);
+
+  private final StreamPipeline pipeline;
+  private final StreamRegistry registry;
+  private final ConversationRepository conversations;
+  private final ChatRequests requests;
+  private final Heartbeats heartbeats;
+  private final ObjectMapper mapper;
+  private final Map<String, StreamPipeline.Run> running = new ConcurrentHashMap<>();
+
+  ProductRelay(
+      StreamPipeline pipeline,
+      StreamRegistry registry,
+      ConversationRepository conversations,
+      ChatRequests requests,
+      Heartbeats heartbeats,
+      ObjectMapper mapper) {
+    this.pipeline = pipeline;
+    this.registry = registry;
+    this.conversations = conversations;
+    this.requests = requests;
+    this.heartbeats = heartbeats;
+    this.mapper = mapper;
+  }
+
+  /** A started answer and the response headers its admission set (rate-limit state). */
+  record Turn(GenerationStream stream, Map<String, String> headers) {}
+
+  /** Admits the turn, stores it, starts generating the answer, and returns its stream. */
+  Turn startTurn(Caller caller, String conversationId, Query query, HttpServletRequest request) {
+    List<HistoryEntry> history =
+        conversations.listMessages(conversationId).stream()
+            .filter(m -> !m.content().isBlank())
+            .map(m -> new HistoryEntry(m.role(), m.content()))
+            .toList();
+    String model = query.profile().name();
+    Exchange exchange =
+        new Exchange(
+            RequestIdFilter.of(request),
+            caller,
+            model,
+            "product",
+            requests.productCall(query.profile(), history, query.query()),
+            RequestIdFilter.startNanos(request));
+    StreamPipeline.Run run = pipeline.admit(exchange);
+    GenerationStream stream;
+    try {
+      conversations.insertMessage(
+          conversationId, "user", query.query(), ConversationRepository.COMPLETE, model);
+      var assistant =
+          conversations.insertMessage(
+              conversationId, "assistant", "", ConversationRepository.STREAMING, model);
+      stream = registry.create(assistant.id(), conversationId, caller.keyId());
+    } catch (RuntimeException e) {
+      run.abandon(
+          new ApiException(
+              HttpStatus.INTERNAL_SERVER_ERROR,
+              "server_error",
+              "storage_error",
+              null,
+              "could not store the conversation"));
+      throw e;
+    }
+    stream.onAbandoned(() -> cancel(stream, "no client within the grace period"));
+    running.put(stream.messageId(), run);
+    run.start(new ProductDelivery(stream));
+    stream.scheduleGraceIfUnattended();
+    return new Turn(stream, exchange.headers());
+  }
+
+  /** Attaches a client to a product stream, replaying everything after {@code lastEventId}. */
+  void attach(
+      GenerationStream stream,
+      long lastEventId,
+      Map<String, String> headers,
+      HttpServletRequest request,
+      HttpServletResponse response) {
+    SseConnection connection = SseConnection.start(request, response, heartbeats);
+    connection.header("X-Message-Id", stream.messageId());
+    connection.header("X-Conversation-Id", stream.conversationId());
+    headers.forEach(connection::header);
+    connection.open();
+    connection.onClose(() -> stream.detach(connection));
+    stream.attach(lastEventId, connection);
+  }
+
+  /** Stops a generation; the partial answer is stored as cancelled. Idempotent. */
+  void cancel(GenerationStream stream, String why) {
+    StreamPipeline.Run run = running.get(stream.messageId());
+    if (run != null) {
+      run.cancel(why);
+    }
+  }
+
+  /** The text generated so far for a message still streaming, if this gateway holds it. */
+  String liveText(String messageId) {
+    return registry.find(messageId).map(GenerationStream::text).orElse(null);
+  }
+
+  private String json(Object value) {
+    try {
+      return mapper.writeValueAsString(value);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Turns pipeline events into the product events of one stored answer. */
+  private final class ProductDelivery implements Delivery {
+    private final GenerationStream stream;
+
+    ProductDelivery(GenerationStream stream) {
+      this.stream = stream;
+    }
+
+    @Override
+    public void chunk(Exchange exchange, Chunk chunk) {
+      if (!chunk.text().isEmpty()) {
+        ObjectNode data =
+            mapper
+                .createObjectNode()
+                .put("text", chunk.text())
+                .put("message_id", stream.messageId());
+        stream.appendText(chunk.text(), json(data));
+      }
+    }
+
+    @Override
+    public void end(Exchange exchange, Outcome outcome) {
+      running.remove(stream.messageId());
+      if (!stream.beginEnd()) {
+        return;
+      }
+      String status =
+          switch (outcome.status()) {
+            case COMPLETED -> ConversationRepository.COMPLETE;
+            case CANCELLED -> ConversationRepository.CANCELLED;
+            default -> ConversationRepository.FAILED;
+          };
+      // Stored before the final event goes out, so a client that saw it reads the stored answer.
+      try {
+        conversations.finishMessage(
+            stream.messageId(),
+            stream.text(),
+            status,
+            outcome.finishReason(),
+            outcome.promptTokens(),
+            outcome.completionTokens());
+      } catch (DataAccessException e) {
+        log.error("could not store message {}", stream.messageId(), e);
+      }
+      ObjectNode data = mapper.createObjectNode().put("message_id", stream.messageId());
+      if (outcome.status() == Outcome.Status.FAILED && outcome.error() != null) {
+        ApiException failure = outcome.error();
+        data.putObject("error")
+            .put("message", failure.getMessage())
+            .put("type", failure.type())
+            .put("code", failure.code());
+        stream.end("error", json(data));
+      } else {
+        data.put("finish_reason", outcome.finishReason());
+        data.putObject("usage")
+            .put("prompt_tokens", outcome.promptTokens())
+            .put("completion_tokens", outcome.completionTokens())
+            .put("total_tokens", outcome.totalTokens());
+        data.put("degraded", false);
+        stream.end("finish", json(data));
+      }
+      log.info(
+          "message {} of conversation {} ended: {} ({} chars)",
+          stream.messageId(),
+          stream.conversationId(),
+          status,
+          stream.text().length());
+    }
+  }
+}

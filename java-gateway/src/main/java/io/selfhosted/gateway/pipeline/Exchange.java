@@ -1,0 +1,124 @@
+package io.selfhosted.gateway.pipeline;
+
+import io.selfhosted.gateway.auth.Caller;
+import io.selfhosted.gateway.upstream.ChatCall;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One generation request as every stage sees it, whatever API it came through: who asks, for which
+ * model, the upstream call, and what happened so far. Stages keep their own state in it.
+ */
+public final class Exchange {
+
+  private final String requestId;
+  private final Caller caller;
+  private final String model;
+  private final String surface;
+  private final long startNanos;
+  private final Map<String, String> headers = new LinkedHashMap<>();
+  private final Map<Object, Object> attributes = new ConcurrentHashMap<>();
+  private volatile ChatCall call;
+  private volatile String replica;
+  private volatile long upstreamSentNanos;
+  private volatile long firstTokenNanos;
+
+  /**
+   * @param model the client-facing model name
+   * @param surface which API it came through, for metrics and logs only
+   */
+  public Exchange(
+      String requestId, Caller caller, String model, String surface, ChatCall call, long start) {
+    this.requestId = requestId;
+    this.caller = caller;
+    this.model = model;
+    this.surface = surface;
+    this.call = call;
+    this.startNanos = start;
+  }
+
+  public String requestId() {
+    return requestId;
+  }
+
+  public Caller caller() {
+    return caller;
+  }
+
+  public String model() {
+    return model;
+  }
+
+  public String surface() {
+    return surface;
+  }
+
+  public ChatCall call() {
+    return call;
+  }
+
+  /** Lets an admission stage change what goes upstream (a token cap, another model). */
+  public void call(ChatCall value) {
+    this.call = value;
+  }
+
+  public long startNanos() {
+    return startNanos;
+  }
+
+  /**
+   * The prompt's size in tokens before the model service counted it: UTF-8 bytes / 3 plus a few
+   * tokens per message. Generous for English, close for Chinese; settled to the real count later.
+   */
+  public int promptTokenEstimate() {
+    int tokens = 0;
+    for (ChatCall.Message message : call.messages()) {
+      tokens += 4 + (message.content().getBytes(StandardCharsets.UTF_8).length + 2) / 3;
+    }
+    return tokens;
+  }
+
+  /** Response headers stages add (rate-limit state); written when the response starts. */
+  public synchronized void header(String name, String value) {
+    headers.put(name, value);
+  }
+
+  public synchronized Map<String, String> headers() {
+    return Map.copyOf(headers);
+  }
+
+  @SuppressWarnings("unchecked")
+  public <T> T attribute(Object key) {
+    return (T) attributes.get(key);
+  }
+
+  public void attribute(Object key, Object value) {
+    attributes.put(key, value);
+  }
+
+  public String replica() {
+    return replica;
+  }
+
+  void replica(String value) {
+    this.replica = value;
+  }
+
+  long upstreamSentNanos() {
+    return upstreamSentNanos;
+  }
+
+  void upstreamSent(long nanos) {
+    this.upstreamSentNanos = nanos;
+  }
+
+  long firstTokenNanos() {
+    return firstTokenNanos;
+  }
+
+  void firstToken(long nanos) {
+    this.firstTokenNanos = nanos;
+  }
+}

@@ -1,0 +1,24 @@
+package io.selfhosted.gateway.ratelimit;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Picks where buckets live: Redis when GATEWAY_REDIS_URL is set, else this process. */
+@Configuration
+class RateLimitConfig {
+
+  private static final Logger log = LoggerFactory.getLogger(RateLimitConfig.class);
+
+  @Bean
+  BucketStore bucketStore(LimitProperties properties) {
+    String url = properties.redisUrl();
+    if (url == null || url.isBlank()) {
+      log.info("rate limits are kept in this process (set GATEWAY_REDIS_URL to share them)");
+      return new LocalBucketStore();
+    }
+    log.info("rate limits are shared through Redis");
+    return new RedisBucketStore(url.trim());
+  }
+}

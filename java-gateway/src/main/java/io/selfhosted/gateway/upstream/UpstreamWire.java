@@ -1,0 +1,149 @@
+package io.selfhosted.gateway.upstream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import okhttp3.Response;
+import org.springframework.lang.Nullable;
+import org.springframework.stereotype.Component;
+
+/**
+ * The upstream wire format in one place: the chat-completions request body, the stream's chunks,
+ * and the error bodies of the OpenAI protocol.
+ */
+@Component
+public class UpstreamWire {
+
+  private final ObjectMapper mapper;
+
+  public UpstreamWire(ObjectMapper mapper) {
+    this.mapper = mapper;
+  }
+
+  /** A streaming request that always asks for usage: limits and accounting need it. */
+  public ObjectNode body(ChatCall call) {
+    ObjectNode body = mapper.createObjectNode();
+    body.put("model", call.upstreamModel());
+    ArrayNode messages = body.putArray("messages");
+    for (ChatCall.Message message : call.messages()) {
+      messages.addObject().put("role", message.role()).put("content", message.content());
+    }
+    body.put("stream", true);
+    body.putObject("stream_options").put("include_usage", true);
+    body.put("max_tokens", call.maxTokens());
+    body.put("temperature", call.temperature());
+    body.put("top_p", call.topP());
+    if (!call.stop().isEmpty()) {
+      ArrayNode stop = body.putArray("stop");
+      call.stop().forEach(stop::add);
+    }
+    if (call.seed() != null) {
+      body.put("seed", call.seed());
+    }
+    if (call.ignoreEos() != null) {
+      body.put("ignore_eos", call.ignoreEos());
+    }
+    return body;
+  }
+
+  byte[] bytes(JsonNode body) {
+    try {
+      return mapper.writeValueAsBytes(body);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(e);
+    }
+  }
+
+  /** Parses one SSE data line; an error object inside the stream becomes an UpstreamError. */
+  Parsed parse(String data) {
+    JsonNode node;
+    try {
+      node = mapper.readTree(data);
+    } catch (IOException e) {
+      return new Parsed(null, protocolError("the model service sent an unreadable event"));
+    }
+    if (!(node instanceof ObjectNode chunk)) {
+      return new Parsed(null, protocolError("the model service sent an unexpected event"));
+    }
+    JsonNode error = chunk.get("error");
+    if (error != null && error.isObject()) {
+      return new Parsed(
+          null,
+          new UpstreamError(
+              UpstreamError.Kind.IN_STREAM,
+              0,
+              error.path("message").asText("the model service failed"),
+              error.path("type").asText("upstream_error"),
+              error.path("code").asText("upstream_error"),
+              null,
+              null));
+    }
+    JsonNode choice = chunk.path("choices").path(0);
+    JsonNode content = choice.path("delta").path("content");
+    String finish =
+        choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
+    Chunk.Usage usage = null;
+    JsonNode u = chunk.get("usage");
+    if (u != null && u.isObject()) {
+      usage =
+          new Chunk.Usage(u.path("prompt_tokens").asInt(0), u.path("completion_tokens").asInt(0));
+    }
+    return new Parsed(
+        new Chunk(chunk, content.isTextual() ? content.asText() : "", finish, usage), null);
+  }
+
+  /** A parsed event: a chunk or an error. */
+  record Parsed(@Nullable Chunk chunk, @Nullable UpstreamError error) {}
+
+  static UpstreamError protocolError(String message) {
+    return new UpstreamError(
+        UpstreamError.Kind.IN_STREAM,
+        0,
+        message,
+        "upstream_error",
+        "upstream_protocol_error",
+        null,
+        null);
+  }
+
+  /** Classifies an HTTP error answer from its status, Retry-After and error envelope. */
+  UpstreamError httpError(Response response, @Nullable String body) {
+    Long retryAfter = null;
+    String header = response.header("Retry-After");
+    if (header != null) {
+      try {
+        retryAfter = Long.parseLong(header.trim());
+      } catch (NumberFormatException ignored) {
+        retryAfter = 1L;
+      }
+    }
+    String message = "the model service answered HTTP " + response.code();
+    String type = response.code() >= 500 ? "upstream_error" : "invalid_request_error";
+    String code =
+        response.code() == 503 ? "upstream_overloaded" : "upstream_http_" + response.code();
+    String param = null;
+    if (body != null && !body.isBlank()) {
+      try {
+        JsonNode error = mapper.readTree(body).path("error");
+        if (error.path("message").isTextual()) {
+          message = error.get("message").asText();
+        }
+        if (error.path("type").isTextual()) {
+          type = error.get("type").asText();
+        }
+        if (error.path("code").isTextual()) {
+          code = error.get("code").asText();
+        }
+        if (error.path("param").isTextual()) {
+          param = error.get("param").asText();
+        }
+      } catch (IOException notJson) {
+        // Keep the generic message: upstream bodies are not echoed verbatim.
+      }
+    }
+    return new UpstreamError(
+        UpstreamError.Kind.HTTP, response.code(), message, type, code, param, retryAfter);
+  }
+}
