@@ -13,39 +13,38 @@ import java.util.Set;
 import org.springframework.http.HttpHeaders;
 import org.springframework.security.access.AccessDeniedException;
 import org.springframework.security.authentication.AbstractAuthenticationToken;
-import org.springframework.security.authentication.BadCredentialsException;
 import org.springframework.security.core.authority.SimpleGrantedAuthority;
 import org.springframework.security.core.context.SecurityContextHolder;
-import org.springframework.security.web.AuthenticationEntryPoint;
 import org.springframework.security.web.access.AccessDeniedHandler;
 import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
  * Authenticates a request by its bearer API key or, for browsers, by its session cookie. A
- * presented but unknown, revoked or expired key is refused (401) rather than treated as anonymous.
- * A state-changing request authenticated by cookie must come from an allowed origin, so another
- * site cannot ride on the browser's session.
+ * presented but unknown, revoked or expired credential leaves the request anonymous, so public
+ * pages still load (a browser with a stale cookie must see the sign-in page), and the 401 of a
+ * protected endpoint says what was wrong with it. A state-changing request authenticated by cookie
+ * must come from an allowed origin, so another site cannot ride on the browser's session.
  */
 class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
 
   private static final Set<String> SAFE_METHODS = Set.of("GET", "HEAD", "OPTIONS");
 
+  /** Why the credentials presented with a request were not accepted, for the 401 message. */
+  static final String REJECTED = ApiKeyAuthenticationFilter.class.getName() + ".rejected";
+
   private final ApiKeyService keys;
   private final SessionStore sessions;
   private final List<String> allowedOrigins;
-  private final AuthenticationEntryPoint unauthorized;
   private final AccessDeniedHandler forbidden;
 
   ApiKeyAuthenticationFilter(
       ApiKeyService keys,
       SessionStore sessions,
       List<String> allowedOrigins,
-      AuthenticationEntryPoint unauthorized,
       AccessDeniedHandler forbidden) {
     this.keys = keys;
     this.sessions = sessions;
     this.allowedOrigins = List.copyOf(allowedOrigins);
-    this.unauthorized = unauthorized;
     this.forbidden = forbidden;
   }
 
@@ -82,12 +81,12 @@ class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
     Optional<Caller> caller;
     if (header != null) {
       if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-        reject(request, response, "the Authorization header must be Bearer <api key>");
+        anonymous(request, response, chain, "the Authorization header must be Bearer <api key>");
         return;
       }
       caller = keys.authenticate(header.substring(7).trim());
       if (caller.isEmpty()) {
-        reject(request, response, "invalid, revoked or expired API key");
+        anonymous(request, response, chain, "invalid, revoked or expired API key");
         return;
       }
     } else {
@@ -98,7 +97,11 @@ class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
       }
       caller = sessions.keyId(token).flatMap(keys::authenticateById);
       if (caller.isEmpty()) {
-        reject(request, response, "the session has ended (signed out, or its key was revoked)");
+        anonymous(
+            request,
+            response,
+            chain,
+            "the session has ended (signed out, expired, or its key was revoked)");
         return;
       }
       // Signing out is the one state change another site may cause: it harms nobody.
@@ -121,9 +124,11 @@ class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
     }
   }
 
-  private void reject(HttpServletRequest request, HttpServletResponse response, String why)
+  private static void anonymous(
+      HttpServletRequest request, HttpServletResponse response, FilterChain chain, String why)
       throws IOException, ServletException {
-    unauthorized.commence(request, response, new BadCredentialsException(why));
+    request.setAttribute(REJECTED, why);
+    chain.doFilter(request, response);
   }
 
   private static String sessionToken(HttpServletRequest request) {

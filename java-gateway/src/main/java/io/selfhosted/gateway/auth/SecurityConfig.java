@@ -8,7 +8,6 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpMethod;
 import org.springframework.http.HttpStatus;
-import org.springframework.security.authentication.BadCredentialsException;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
 import org.springframework.security.config.annotation.web.configurers.AbstractHttpConfigurer;
 import org.springframework.security.config.http.SessionCreationPolicy;
@@ -69,13 +68,15 @@ public class SecurityConfig {
                     .referrerPolicy(referrer -> referrer.policy(ReferrerPolicy.NO_REFERRER)))
         .addFilterBefore(
             new ApiKeyAuthenticationFilter(
-                keys, sessions, httpProperties.cors().allowedOrigins(), unauthorized, forbidden),
+                keys, sessions, httpProperties.cors().allowedOrigins(), forbidden),
             AnonymousAuthenticationFilter.class)
         .exceptionHandling(
             e -> e.authenticationEntryPoint(unauthorized).accessDeniedHandler(forbidden))
         .authorizeHttpRequests(
             rules -> {
-              rules.requestMatchers(HttpMethod.OPTIONS, "/v1/**", "/api/**").permitAll();
+              rules
+                  .requestMatchers(HttpMethod.OPTIONS, "/v1/**", "/api/**", "/admin/**")
+                  .permitAll();
               rules.requestMatchers("/api/session").permitAll();
               rules.requestMatchers("/admin/**").hasRole("ADMIN");
               rules.requestMatchers("/v1/**", "/api/**").hasRole("USER");
@@ -95,9 +96,10 @@ public class SecurityConfig {
       org.springframework.security.core.AuthenticationException failure)
       throws java.io.IOException {
     response.setHeader(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
+    Object rejected = request.getAttribute(ApiKeyAuthenticationFilter.REJECTED);
     String message =
-        failure instanceof BadCredentialsException
-            ? failure.getMessage()
+        rejected != null
+            ? rejected.toString()
             : "an API key is required (Authorization: Bearer <key>)";
     JsonErrors.write(
         response,

@@ -111,6 +111,9 @@ public class StreamPipeline {
 
     /** Stops the generation (client gone, user or operator); idempotent. */
     public void cancel(String why) {
+      if (ended.get()) {
+        return;
+      }
       UpstreamStreams.Handle current = handle;
       if (current != null) {
         current.cancel();

@@ -171,7 +171,7 @@ public final class FakeModelService implements Closeable {
     private final java.util.concurrent.atomic.AtomicInteger pings =
         new java.util.concurrent.atomic.AtomicInteger();
 
-    MockResponse response() {
+    public MockResponse response() {
       return new MockResponse.Builder()
           .addHeader("Content-Type", "text/event-stream")
           .body(this)

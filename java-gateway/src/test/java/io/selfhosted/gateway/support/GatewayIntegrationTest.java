@@ -33,6 +33,12 @@ public abstract class GatewayIntegrationTest {
     registry.add("gateway.auth.admin-api-key", () -> ADMIN_KEY);
     registry.add("gateway.upstream.token", () -> "internal-token");
     registry.add("gateway.upstream.health-interval", () -> "1s");
+    // Two models, so that a key can be allowed one and refused the other.
+    registry.add("gateway.models.profiles[0].name", () -> "demo-model");
+    registry.add("gateway.models.profiles[0].upstream-model", () -> "demo-model");
+    registry.add("gateway.models.profiles[0].system-prompt", () -> "你是一个乐于助人的人工智能助手。");
+    registry.add("gateway.models.profiles[1].name", () -> "second-model");
+    registry.add("gateway.models.profiles[1].upstream-model", () -> "second-model");
     registry.add("gateway.stream.resume-grace", () -> "3s");
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");
   }
@@ -66,6 +72,44 @@ public abstract class GatewayIntegrationTest {
 
   protected SseClient postStream(String path, String json) throws IOException {
     return openStream(request(path).post(RequestBody.create(json, JSON)).build());
+  }
+
+  /** A chat request to the demo model, not streamed. */
+  protected static final String CHAT =
+      "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+  /** The same, streamed. */
+  protected static final String CHAT_STREAM =
+      "{\"model\":\"demo-model\",\"stream\":true,"
+          + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+  /** An API key as created through the admin API: its id and the secret shown once. */
+  protected record Key(String id, String secret) {}
+
+  /** Creates a key through the admin API, e.g. {@code {"name":"a","limits":{...}}}. */
+  protected Key createKey(String json) throws IOException {
+    try (Response response = post("/admin/keys", json)) {
+      String body = response.body().string();
+      if (response.code() != 201) {
+        throw new AssertionError("creating a key answered " + response.code() + ": " + body);
+      }
+      JsonNode created = Json.parse(body);
+      return new Key(created.get("id").asText(), created.get("key").asText());
+    }
+  }
+
+  protected Request.Builder requestAs(String secret, String path) {
+    return new Request.Builder().url(url(path)).header("Authorization", "Bearer " + secret);
+  }
+
+  protected Response postAs(String secret, String path, String json) throws IOException {
+    return SseClient.HTTP
+        .newCall(requestAs(secret, path).post(RequestBody.create(json, JSON)).build())
+        .execute();
+  }
+
+  protected Response getAs(String secret, String path) throws IOException {
+    return SseClient.HTTP.newCall(requestAs(secret, path).get().build()).execute();
   }
 
   protected static JsonNode body(Response response) throws IOException {

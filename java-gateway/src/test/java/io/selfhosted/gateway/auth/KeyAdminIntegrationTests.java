@@ -1,0 +1,280 @@
+package io.selfhosted.gateway.auth;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.support.GatewayIntegrationTest;
+import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.SseClient;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
+import org.springframework.jdbc.core.simple.JdbcClient;
+
+/** The key admin API: its life cycle, its bad inputs, its audit trail, and where keys never go. */
+@ExtendWith(OutputCaptureExtension.class)
+class KeyAdminIntegrationTests extends GatewayIntegrationTest {
+
+  private static final MediaType JSON = MediaType.get("application/json");
+
+  @Autowired JdbcClient jdbc;
+
+  private Response patch(String path, String json) throws Exception {
+    return SseClient.HTTP
+        .newCall(request(path).patch(RequestBody.create(json, JSON)).build())
+        .execute();
+  }
+
+  private Response delete(String path) throws Exception {
+    return SseClient.HTTP.newCall(request(path).delete().build()).execute();
+  }
+
+  @Test
+  void createsAKeyShownOnceThenListsReadsUpdatesAndRevokesIt() throws Exception {
+    JsonNode created;
+    try (Response response =
+        post(
+            "/admin/keys",
+            "{\"name\":\"billing app\",\"role\":\"user\",\"models\":[\"demo-model\"],"
+                + "\"limits\":{\"requestsPerMinute\":30,\"tokensPerDay\":100000},"
+                + "\"expiresAt\":\"2099-01-01T00:00:00Z\"}")) {
+      assertThat(response.code()).isEqualTo(201);
+      created = Json.parse(response.body().string());
+    }
+    String id = created.get("id").asText();
+    String secret = created.get("key").asText();
+    assertThat(secret).startsWith("sk-").hasSizeGreaterThanOrEqualTo(40);
+    assertThat(created.get("prefix").asText()).isEqualTo(secret.substring(0, 10));
+    assertThat(created.get("status").asText()).isEqualTo("active");
+    assertThat(created.at("/limits/requestsPerMinute").asInt()).isEqualTo(30);
+    assertThat(created.at("/limits/tokensPerDay").asLong()).isEqualTo(100000);
+
+    String listed = get("/admin/keys").body().string();
+    assertThat(listed).contains(id).doesNotContain(secret);
+    JsonNode read = body(get("/admin/keys/" + id));
+    assertThat(read.has("key")).as("never shown again").isFalse();
+    assertThat(read.get("name").asText()).isEqualTo("billing app");
+
+    try (Response ok = postAs(secret, "/v1/chat/completions", CHAT)) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+    // Recorded off the request path, so it shows up shortly after.
+    await().until(() -> !body(get("/admin/keys/" + id)).get("lastUsedAt").isNull());
+
+    JsonNode updated =
+        body(
+            patch(
+                "/admin/keys/" + id,
+                "{\"name\":\"billing\",\"limits\":{\"requestsPerMinute\":5}}"));
+    assertThat(updated.get("name").asText()).isEqualTo("billing");
+    assertThat(updated.at("/limits/requestsPerMinute").asInt()).isEqualTo(5);
+    assertThat(updated.at("/limits/tokensPerDay").isMissingNode())
+        .as("limits are replaced as a whole")
+        .isTrue();
+    assertThat(updated.get("models")).hasSize(1);
+
+    JsonNode revoked = body(delete("/admin/keys/" + id));
+    assertThat(revoked.get("status").asText()).isEqualTo("revoked");
+    assertThat(revoked.get("revokedAt").isNull()).isFalse();
+    try (Response refused = postAs(secret, "/v1/chat/completions", CHAT)) {
+      assertThat(refused.code()).isEqualTo(401);
+    }
+    try (Response again = patch("/admin/keys/" + id, "{\"name\":\"back\"}")) {
+      assertThat(again.code()).isEqualTo(409);
+    }
+
+    JsonNode audit = body(get("/admin/audit?limit=1000")).get("data");
+    List<String> actions = new java.util.ArrayList<>();
+    for (JsonNode entry : audit) {
+      if (entry.get("target").asText().equals(id)) {
+        actions.add(entry.get("action").asText());
+        assertThat(entry.get("actorKeyId").asText()).isEqualTo(ApiKeyService.BOOTSTRAP_ID);
+        assertThat(entry.toString()).doesNotContain(secret);
+      }
+    }
+    assertThat(actions).containsExactly("key.revoke", "key.update", "key.create");
+    JsonNode update =
+        audit.findParents("action").stream()
+            .filter(e -> e.get("action").asText().equals("key.update"))
+            .filter(e -> e.get("target").asText().equals(id))
+            .findFirst()
+            .orElseThrow();
+    assertThat(Json.parse(update.get("before").asText()).get("name").asText())
+        .isEqualTo("billing app");
+    assertThat(Json.parse(update.get("after").asText()).get("name").asText()).isEqualTo("billing");
+  }
+
+  @Test
+  void refusesBadKeyRequestsInTheEnvelope() throws Exception {
+    Map<String, String> bad =
+        Map.of(
+            "{}", "name",
+            "{\"name\":\"\"}", "name",
+            "{\"name\":\"x\",\"role\":\"root\"}", "role",
+            "{\"name\":\"x\",\"models\":\"demo-model\"}", "models",
+            "{\"name\":\"x\",\"limits\":{\"requestsPerMinute\":0}}", "limits.requestsPerMinute",
+            "{\"name\":\"x\",\"limits\":{\"requestsPerMinute\":1.5}}", "limits.requestsPerMinute",
+            "{\"name\":\"x\",\"limits\":{\"requestsPerHour\":5}}", "limits.requestsPerHour",
+            "{\"name\":\"x\",\"expiresAt\":\"2001-01-01T00:00:00Z\"}", "expiresAt",
+            "{\"name\":\"x\",\"expiresAt\":\"tomorrow\"}", "expiresAt",
+            "[1,2]", "null");
+    for (var entry : bad.entrySet()) {
+      try (Response response = post("/admin/keys", entry.getKey())) {
+        assertThat(response.code()).as(entry.getKey()).isEqualTo(400);
+        JsonNode error = Json.parse(response.body().string()).get("error");
+        assertThat(error.get("param").asText()).as(entry.getKey()).isEqualTo(entry.getValue());
+      }
+    }
+    try (Response unknownModel = post("/admin/keys", "{\"name\":\"x\",\"models\":[\"gpt-9\"]}")) {
+      assertThat(unknownModel.code()).isEqualTo(404);
+    }
+    try (Response missing = get("/admin/keys/no-such-key")) {
+      assertThat(missing.code()).isEqualTo(404);
+      assertThat(body(missing).at("/error/code").asText()).isEqualTo("key_not_found");
+    }
+    Key key = createKey("{\"name\":\"fixed role\"}");
+    try (Response role = patch("/admin/keys/" + key.id(), "{\"role\":\"admin\"}")) {
+      assertThat(role.code()).as("a role is not changed by editing").isEqualTo(400);
+    }
+  }
+
+  @Test
+  void aKeyLimitedToSomeModelsIsForbiddenTheOthers() throws Exception {
+    Key key = createKey("{\"name\":\"demo only\",\"models\":[\"demo-model\"]}");
+    try (Response ok = postAs(key.secret(), "/v1/chat/completions", CHAT)) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+    String second = CHAT.replace("demo-model", "second-model");
+    try (Response refused = postAs(key.secret(), "/v1/chat/completions", second)) {
+      assertThat(refused.code()).isEqualTo(403);
+      JsonNode error = Json.parse(refused.body().string()).get("error");
+      assertThat(error.get("code").asText()).isEqualTo("model_not_allowed");
+      assertThat(error.get("param").asText()).isEqualTo("model");
+    }
+    assertThat(UPSTREAM.chatRequests()).as("the refused call never went upstream").hasSize(1);
+    JsonNode models = body(getAs(key.secret(), "/v1/models")).get("data");
+    assertThat(models).extracting(m -> m.get("id").asText()).containsExactly("demo-model");
+    assertThat(body(get("/v1/models")).get("data")).as("the admin key may use both").hasSize(2);
+  }
+
+  @Test
+  void keysNeverAppearInLogsNorInClearInTheDatabase(CapturedOutput output) throws Exception {
+    Key key = createKey("{\"name\":\"secretive\"}");
+    try (Response ok = postAs(key.secret(), "/v1/chat/completions", CHAT)) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+    try (Response session =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .post(RequestBody.create("{\"apiKey\":\"" + key.secret() + "\"}", JSON))
+                    .build())
+            .execute()) {
+      assertThat(session.code()).isEqualTo(204);
+    }
+    try (Response wrong = postAs(key.secret() + "x", "/v1/chat/completions", CHAT)) {
+      assertThat(wrong.code()).isEqualTo(401);
+    }
+
+    assertThat(output.getAll()).doesNotContain(key.secret()).doesNotContain(ADMIN_KEY);
+
+    StringBuilder everything = new StringBuilder();
+    for (String table :
+        jdbc.sql("SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'PUBLIC'")
+            .query(String.class)
+            .list()) {
+      for (Map<String, Object> row :
+          jdbc.sql("SELECT * FROM \"" + table + "\"").query().listOfRows()) {
+        everything.append(row).append('\n');
+      }
+    }
+    assertThat(everything).doesNotContain(key.secret()).doesNotContain(ADMIN_KEY);
+    String stored =
+        jdbc.sql("SELECT key_hash FROM api_keys WHERE id = ?")
+            .param(key.id())
+            .query(String.class)
+            .single();
+    assertThat(stored).isEqualTo(sha256(key.secret()));
+  }
+
+  private static String sha256(String text) throws Exception {
+    return HexFormat.of()
+        .formatHex(
+            MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+  }
+
+  @Test
+  void aCookieSessionRefusesStateChangesFromAnotherSite() throws Exception {
+    Key key = createKey("{\"name\":\"browser\"}");
+    String cookie;
+    try (Response login =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .post(RequestBody.create("{\"apiKey\":\"" + key.secret() + "\"}", JSON))
+                    .build())
+            .execute()) {
+      String setCookie = login.header("Set-Cookie");
+      assertThat(setCookie)
+          .contains("HttpOnly")
+          .contains("SameSite=Strict")
+          .doesNotContain("Secure");
+      cookie = setCookie.substring(0, setCookie.indexOf(';'));
+    }
+    for (String origin : new String[] {"https://evil.example", null}) {
+      Request.Builder request =
+          new Request.Builder()
+              .url(url("/api/conversations"))
+              .header("Cookie", cookie)
+              .post(RequestBody.create("{}", JSON));
+      if (origin != null) {
+        request.header("Origin", origin);
+      }
+      try (Response refused = SseClient.HTTP.newCall(request.build()).execute()) {
+        assertThat(refused.code()).as("Origin %s", origin).isEqualTo(403);
+      }
+    }
+    try (Response same =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/conversations"))
+                    .header("Cookie", cookie)
+                    .header("Origin", "http://127.0.0.1:" + port)
+                    .post(RequestBody.create("{}", JSON))
+                    .build())
+            .execute()) {
+      assertThat(same.code()).isEqualTo(201);
+    }
+  }
+
+  @Test
+  void theSessionCookieIsSecureBehindATlsProxy() throws Exception {
+    try (Response login =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .header("X-Forwarded-Proto", "https")
+                    .post(RequestBody.create("{\"apiKey\":\"" + ADMIN_KEY + "\"}", JSON))
+                    .build())
+            .execute()) {
+      assertThat(login.code()).isEqualTo(204);
+      assertThat(login.header("Set-Cookie")).contains("Secure");
+    }
+  }
+}

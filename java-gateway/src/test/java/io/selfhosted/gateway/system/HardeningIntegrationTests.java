@@ -1,0 +1,90 @@
+package io.selfhosted.gateway.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.support.FakeModelService;
+import io.selfhosted.gateway.support.GatewayIntegrationTest;
+import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.SseClient;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
+
+/** Security headers, the OpenAPI document, and request ids in every log line of a request. */
+@ExtendWith(OutputCaptureExtension.class)
+class HardeningIntegrationTests extends GatewayIntegrationTest {
+
+  @Test
+  void pagesAndApiRepliesCarryTheSecurityHeaders() throws Exception {
+    for (Request request :
+        new Request[] {
+          new Request.Builder().url(url("/")).build(),
+          new Request.Builder().url(url("/js/chat.js")).build(),
+          request("/v1/models").build(),
+          new Request.Builder().url(url("/v1/models")).build()
+        }) {
+      try (Response response = SseClient.HTTP.newCall(request).execute()) {
+        String csp = response.header("Content-Security-Policy");
+        assertThat(csp).as(request.url().toString()).isNotNull();
+        assertThat(csp)
+            .contains("script-src 'self'")
+            .contains("style-src 'self'")
+            .contains("frame-ancestors 'none'")
+            .doesNotContain("unsafe-inline");
+        assertThat(response.header("X-Content-Type-Options")).isEqualTo("nosniff");
+        assertThat(response.header("Referrer-Policy")).isEqualTo("no-referrer");
+        assertThat(response.header("X-Frame-Options")).isEqualTo("DENY");
+      }
+    }
+  }
+
+  @Test
+  void publishesAnOpenApiDocumentOfTheApi() throws Exception {
+    try (Response response =
+        SseClient.HTTP.newCall(new Request.Builder().url(url("/v3/api-docs")).build()).execute()) {
+      assertThat(response.code()).isEqualTo(200);
+      JsonNode document = Json.parse(response.body().string());
+      assertThat(document.get("openapi").asText()).startsWith("3.");
+      JsonNode paths = document.get("paths");
+      assertThat(paths.has("/v1/chat/completions")).isTrue();
+      assertThat(paths.has("/v1/models")).isTrue();
+      assertThat(paths.has("/api/conversations")).isTrue();
+      assertThat(paths.has("/admin/keys")).isTrue();
+      assertThat(paths.has("/admin/keys/{id}")).isTrue();
+      assertThat(paths.has("/admin/usage")).isTrue();
+      assertThat(paths.has("/admin/audit")).isTrue();
+      assertThat(paths.has("/api/usage")).isTrue();
+      assertThat(paths.has("/api/session")).isTrue();
+    }
+  }
+
+  @Test
+  void relayThreadsLogWithTheRequestId(CapturedOutput output) throws Exception {
+    UPSTREAM.enqueue(FakeModelService.error(500, "server_error", "boom", "exploded"));
+    try (Response response =
+        SseClient.HTTP
+            .newCall(
+                request("/v1/chat/completions")
+                    .header("X-Request-Id", "relay-log-42")
+                    .post(RequestBody.create(CHAT_STREAM, MediaType.get("application/json")))
+                    .build())
+            .execute()) {
+      assertThat(response.code()).isEqualTo(502);
+    }
+
+    // The upstream failure is logged by the okhttp thread reading the stream, not the request's.
+    assertThat(output.getAll().lines())
+        .anySatisfy(
+            line ->
+                assertThat(line)
+                    .contains("[relay-log-42]")
+                    .contains("UpstreamStreams")
+                    .contains("failed: exploded"));
+  }
+}
