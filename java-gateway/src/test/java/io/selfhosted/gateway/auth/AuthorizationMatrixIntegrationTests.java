@@ -89,20 +89,9 @@ class AuthorizationMatrixIntegrationTests extends GatewayIntegrationTest {
   }
 
   private UnaryOperator<Request.Builder> cookie(String key) throws IOException {
-    try (Response login =
-        SseClient.HTTP
-            .newCall(
-                new Request.Builder()
-                    .url(url("/api/session"))
-                    .post(RequestBody.create("{\"apiKey\":\"" + key + "\"}", JSON))
-                    .build())
-            .execute()) {
-      assertThat(login.code()).isEqualTo(204);
-      String setCookie = login.header("Set-Cookie");
-      String cookie = setCookie.substring(0, setCookie.indexOf(';'));
-      // A browser sends its own origin with every state-changing request.
-      return b -> b.header("Cookie", cookie).header("Origin", "http://127.0.0.1:" + port);
-    }
+    String cookie = sessionCookie(key);
+    // A browser sends its own origin with every state-changing request.
+    return b -> b.header("Cookie", cookie).header("Origin", "http://127.0.0.1:" + port);
   }
 
   /** The status each endpoint gives these credentials, by endpoint. */

@@ -175,16 +175,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
     try (Response ok = postAs(key.secret(), "/v1/chat/completions", CHAT)) {
       assertThat(ok.code()).isEqualTo(200);
     }
-    try (Response session =
-        SseClient.HTTP
-            .newCall(
-                new Request.Builder()
-                    .url(url("/api/session"))
-                    .post(RequestBody.create("{\"apiKey\":\"" + key.secret() + "\"}", JSON))
-                    .build())
-            .execute()) {
-      assertThat(session.code()).isEqualTo(204);
-    }
+    sessionCookie(key.secret());
     try (Response wrong = postAs(key.secret() + "x", "/v1/chat/completions", CHAT)) {
       assertThat(wrong.code()).isEqualTo(401);
     }
@@ -220,14 +211,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
   void aCookieSessionRefusesStateChangesFromAnotherSite() throws Exception {
     Key key = createKey("{\"name\":\"browser\"}");
     String cookie;
-    try (Response login =
-        SseClient.HTTP
-            .newCall(
-                new Request.Builder()
-                    .url(url("/api/session"))
-                    .post(RequestBody.create("{\"apiKey\":\"" + key.secret() + "\"}", JSON))
-                    .build())
-            .execute()) {
+    try (Response login = login(key.secret(), new Request.Builder())) {
       String setCookie = login.header("Set-Cookie");
       assertThat(setCookie)
           .contains("HttpOnly")
@@ -265,14 +249,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
   @Test
   void theSessionCookieIsSecureBehindATlsProxy() throws Exception {
     try (Response login =
-        SseClient.HTTP
-            .newCall(
-                new Request.Builder()
-                    .url(url("/api/session"))
-                    .header("X-Forwarded-Proto", "https")
-                    .post(RequestBody.create("{\"apiKey\":\"" + ADMIN_KEY + "\"}", JSON))
-                    .build())
-            .execute()) {
+        login(ADMIN_KEY, new Request.Builder().header("X-Forwarded-Proto", "https"))) {
       assertThat(login.code()).isEqualTo(204);
       assertThat(login.header("Set-Cookie")).contains("Secure");
     }

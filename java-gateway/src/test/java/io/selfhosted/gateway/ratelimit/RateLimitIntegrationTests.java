@@ -61,13 +61,7 @@ class RateLimitIntegrationTests extends GatewayIntegrationTest {
       assertThat(Long.parseLong(response.header("x-ratelimit-remaining-tokens")))
           .isLessThan(100000);
     }
-    try (SseClient stream =
-        openStream(
-            requestAs(key.secret(), "/v1/chat/completions")
-                .post(
-                    okhttp3.RequestBody.create(
-                        CHAT_STREAM, okhttp3.MediaType.get("application/json")))
-                .build())) {
+    try (SseClient stream = postStreamAs(key.secret(), CHAT_STREAM)) {
       assertThat(stream.response().header("x-ratelimit-remaining-requests")).isEqualTo("58");
       stream.rest();
     }
@@ -89,13 +83,7 @@ class RateLimitIntegrationTests extends GatewayIntegrationTest {
         Parallel.run(
             20,
             () -> {
-              SseClient stream =
-                  openStream(
-                      requestAs(key.secret(), "/v1/chat/completions")
-                          .post(
-                              okhttp3.RequestBody.create(
-                                  CHAT_STREAM, okhttp3.MediaType.get("application/json")))
-                          .build());
+              SseClient stream = postStreamAs(key.secret(), CHAT_STREAM);
               int code = stream.response().code();
               if (code == 200) {
                 open.add(stream);
@@ -131,11 +119,7 @@ class RateLimitIntegrationTests extends GatewayIntegrationTest {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     LiveStream live = new LiveStream();
     UPSTREAM.enqueue(live);
-    SseClient first =
-        openStream(
-            requestAs(key.secret(), "/v1/chat/completions")
-                .post(okhttp3.RequestBody.create(big, okhttp3.MediaType.get("application/json")))
-                .build());
+    SseClient first = postStreamAs(key.secret(), big);
     assertThat(first.response().code()).isEqualTo(200);
     live.token("one").token("two");
     first.next();

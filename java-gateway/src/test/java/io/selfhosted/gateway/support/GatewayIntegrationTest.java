@@ -112,6 +112,33 @@ public abstract class GatewayIntegrationTest {
     return SseClient.HTTP.newCall(requestAs(secret, path).get().build()).execute();
   }
 
+  protected SseClient postStreamAs(String secret, String json) throws IOException {
+    return openStream(
+        requestAs(secret, "/v1/chat/completions").post(RequestBody.create(json, JSON)).build());
+  }
+
+  /** Trades a key for a browser session; the answer carries the Set-Cookie header. */
+  protected Response login(String secret, Request.Builder request) throws IOException {
+    return SseClient.HTTP
+        .newCall(
+            request
+                .url(url("/api/session"))
+                .post(RequestBody.create("{\"apiKey\":" + Json.quote(secret) + "}", JSON))
+                .build())
+        .execute();
+  }
+
+  /** The session cookie ({@code gw_session=...}) of a successful login with {@code secret}. */
+  protected String sessionCookie(String secret) throws IOException {
+    try (Response login = login(secret, new Request.Builder())) {
+      if (login.code() != 204) {
+        throw new AssertionError("login answered " + login.code());
+      }
+      String setCookie = login.header("Set-Cookie");
+      return setCookie.substring(0, setCookie.indexOf(';'));
+    }
+  }
+
   protected static JsonNode body(Response response) throws IOException {
     try (response) {
       return Json.parse(response.body().string());

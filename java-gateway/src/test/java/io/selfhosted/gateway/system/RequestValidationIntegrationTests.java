@@ -214,14 +214,7 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
     expectError(wrong, 401);
 
     String cookie;
-    try (Response login =
-        SseClient.HTTP
-            .newCall(
-                new Request.Builder()
-                    .url(url("/api/session"))
-                    .post(RequestBody.create("{\"apiKey\":\"" + ADMIN_KEY + "\"}", JSON))
-                    .build())
-            .execute()) {
+    try (Response login = login(ADMIN_KEY, new Request.Builder())) {
       assertThat(login.code()).isEqualTo(204);
       String setCookie = login.header("Set-Cookie");
       assertThat(setCookie).contains("HttpOnly").contains("SameSite=Strict");

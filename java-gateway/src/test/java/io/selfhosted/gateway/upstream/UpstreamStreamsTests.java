@@ -77,6 +77,7 @@ class UpstreamStreamsTests {
   /** Records callbacks in order so tests can assert that nothing is left over. */
   static class Recorder implements UpstreamListener {
     final BlockingQueue<String> calls = new LinkedBlockingQueue<>();
+    volatile UpstreamError error;
 
     @Override
     public void onOpen(String replica) {
@@ -101,6 +102,7 @@ class UpstreamStreamsTests {
 
     @Override
     public void onError(UpstreamError error, boolean afterFirstChunk) {
+      this.error = error;
       calls.add(
           "error:"
               + error.kind()
@@ -367,40 +369,24 @@ class UpstreamStreamsTests {
   void reportsASilentUpstreamAsATimeoutThatBecomes504() throws Exception {
     pool(a.url());
     a.enqueue(FakeModelService.stream("late").newBuilder().bodyDelay(10, TimeUnit.SECONDS).build());
-    UpstreamError[] seen = new UpstreamError[1];
-    Recorder recorder =
-        new Recorder() {
-          @Override
-          public void onError(UpstreamError error, boolean afterFirstChunk) {
-            seen[0] = error;
-            super.onError(error, afterFirstChunk);
-          }
-        };
+    Recorder recorder = new Recorder();
 
     streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).last().asString().startsWith("error:TIMEOUT");
-    assertThat(UpstreamFailures.toApiException(seen[0]).status().value()).isEqualTo(504);
+    assertThat(UpstreamFailures.toApiException(recorder.error).status().value()).isEqualTo(504);
   }
 
   @Test
   void anOverloadedUpstreamBecomes503WithItsRetryAfter() throws Exception {
     pool(a.url());
     a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
-    UpstreamError[] seen = new UpstreamError[1];
-    Recorder recorder =
-        new Recorder() {
-          @Override
-          public void onError(UpstreamError error, boolean afterFirstChunk) {
-            seen[0] = error;
-            super.onError(error, afterFirstChunk);
-          }
-        };
+    Recorder recorder = new Recorder();
 
     streams.open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).last().asString().startsWith("error:HTTP:503");
-    ApiException client = UpstreamFailures.toApiException(seen[0]);
+    ApiException client = UpstreamFailures.toApiException(recorder.error);
     assertThat(client.status().value()).isEqualTo(503);
     assertThat(client.retryAfterSeconds()).isEqualTo(3L);
   }
