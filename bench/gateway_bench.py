@@ -2,8 +2,17 @@
 
 A paced fake upstream (bench/fake_upstream.py) stands in for the model service so that only the
 gateway's cost is measured. Side by side in one run, at 1, 32 and 256 concurrent streams: output
-tokens/s and TTFT through the gateway vs direct. Then the capacity run: 2,000 slow streams held
-open through the gateway at once, with the gateway's resident memory.
+tokens/s and TTFT direct vs through the gateway, in up to three configurations against the same fake
+upstream, interleaved level by level:
+
+- ``admin``: the admin key, which has no limits (the gateway as measured before rate limits);
+- ``limits``: a user key with rate limits, kept in the gateway's memory;
+- ``limits_redis``: the same with the limits shared through a real Redis server (a second gateway,
+  started with ``GATEWAY_REDIS_URL`` pointing at a throwaway ``redis-server`` on a loopback port).
+
+The limits are far above what the benchmark sends: what is measured is the cost of checking them; a
+refused request (HTTP 429) fails the benchmark. Then the capacity run: 2,000 slow streams held open
+through the gateway at once, with the gateway's resident memory.
 Writes bench/results/gateway.json and gateway.png.
 """
 
@@ -11,22 +20,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
+import re
 import secrets
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen import run_load, summarize
+import httpx
+from loadgen import RequestTrace, run_load, summarize
 from serving_bench import RESULTS, ROOT, free_port, server
 
 BENCH = Path(__file__).resolve().parent
 JAR = ROOT / "java-gateway" / "target" / "gateway.jar"
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way of calling the gateway in the relay run."""
+
+    name: str
+    description: str
+    limited: bool  # a user key with LIMITS (else the admin key, which has no limits)
+    redis: bool  # the gateway shares its limits through Redis (else it keeps them in memory)
+    baseline: bool = False  # the gateway jar given with --baseline-jar (an earlier build), admin key
+
+
+CONFIGS = {
+    c.name: c
+    for c in (
+        Config("before", "an earlier gateway build (--baseline-jar), its admin key", False, False, True),
+        Config("admin", "admin key, no limits, in-process state (as before rate limits)", False, False),
+        Config("limits", "user key with limits, limits kept in the gateway's memory", True, False),
+        Config("limits_redis", "user key with limits, limits shared through Redis", True, True),
+    )
+}
+# Far above what the benchmark sends (a few thousand requests a minute, 64 tokens each, at most
+# 256 streams at once, 2,000 in the capacity run): checking the limits is measured, never hitting them.
+LIMITS = {"requestsPerMinute": 1_000_000, "tokensPerMinute": 1_000_000_000, "concurrentStreams": 100_000}
+# The figure the rate-limit work is held to: added TTFT at the lowest stream level (1) within this
+# much of the earlier build's (or, without one, the admin key's), measured in the same run.
+TTFT_BUDGET_MS = 2.0
 
 
 def java() -> str:
@@ -92,71 +138,371 @@ def gateway_pid(port: int) -> int | None:
     return None
 
 
-# Requests sent through the gateway before measuring. The JIT compiles the per-request path (filters,
-# Spring MVC, request parsing, the upstream call) by invocation count, and each request runs it once:
-# after a few hundred requests it is still interpreted and adds ~3 ms to TTFT; after ~2,000 it is
-# compiled. The per-chunk path is hot much sooner (64 chunks per request).
+# Requests sent through the gateway before measuring, per configuration. The JIT compiles the
+# per-request path (filters, Spring MVC, request parsing, the limit checks, the upstream call) by
+# invocation count, and each request runs it once: after a few hundred requests it is still
+# interpreted and adds ~3 ms to TTFT; after ~2,000 it is compiled. Each configuration warms its own
+# path (a limited key runs the limit checks, the admin key skips them). The per-chunk path is hot much
+# sooner (64 chunks per request).
 WARMUP_REQUESTS = 3000
+WARMUP_CONCURRENCY = 128
+
+
+class RefusedError(RuntimeError):
+    """Rate limits refused a request: the benchmark's limits must never be hit."""
+
+
+_RATE_LIMITED = re.compile(r"rate.?limit|\b429\b", re.IGNORECASE)
+
+
+def check_refusals(traces: list[RequestTrace], where: str) -> None:
+    """Fails loudly when any request was rate limited: HTTP 429, or a rate-limit error inside the stream."""
+    refused = [
+        t
+        for t in traces
+        if t.error is not None
+        and ((t.framing is not None and t.framing.status == 429) or _RATE_LIMITED.search(t.error))
+    ]
+    if refused:
+        raise RefusedError(
+            f"{where}: {len(refused)} of {len(traces)} requests were refused by rate limits, which this "
+            f"benchmark must never hit (key limits {LIMITS}); first: {refused[0].error}"
+        )
+
+
+def load(url: str, n: int, c: int, key: str | None, where: str) -> dict:
+    """``n`` streamed requests at concurrency ``c``; their summary. A rate-limited request fails the run."""
+    traces, wall = asyncio.run(run_load(url, bodies(n), c, key))
+    check_refusals(traces, where)
+    return summarize(traces, wall)
+
+
+def _logs() -> Path:
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
+def _die_with_parent() -> None:
+    """Run in a child before exec: SIGTERM it when the benchmark dies, even killed, so that it never
+    outlives the run (Linux; elsewhere the ``finally`` blocks are the only cleanup)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def redis_binary() -> str:
+    """The redis-server binary; installed from the Debian package when missing."""
+
+    def find() -> str | None:
+        return str(REDIS_SERVER) if REDIS_SERVER.is_file() else shutil.which("redis-server")
+
+    found = find()
+    if found is None:
+        print("[gateway] redis-server is missing: installing it", flush=True)
+        script = ROOT / "scripts" / "apt-install.sh"
+        subprocess.run([str(script), "--if-missing", str(REDIS_SERVER), "redis-server"], check=True)
+        found = find()
+    if found is None:
+        raise RuntimeError("redis-server is still missing after installing the redis-server package")
+    return found
+
+
+class Redis:
+    """A Redis server on a loopback port, spoken to in RESP over a fresh connection per command."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._own = 0  # commands this object sent (they count in Redis's own statistics)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def command(self, *args: str, timeout: float = 5.0) -> bytes:
+        """One command; its reply's payload (a status, an integer's digits or a bulk string)."""
+        parts = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            data = arg.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(b"".join(parts))
+            buf = b""
+
+            def more() -> bytes:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("redis closed the connection mid-reply")
+                return data
+
+            while b"\r\n" not in buf:
+                buf += more()
+            line, _, rest = buf.partition(b"\r\n")
+            self._own += 1
+            kind, head = line[:1], line[1:]
+            if kind == b"-":
+                raise RuntimeError(f"redis: {head.decode(errors='replace')}")
+            if kind != b"$":
+                return head
+            size = int(head)
+            if size < 0:
+                return b""
+            while len(rest) < size + 2:
+                rest += more()
+            return rest[:size]
+
+    def info(self, section: str) -> dict[str, str]:
+        text = self.command("INFO", section).decode(errors="replace")
+        pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#")
+        return {k: v.strip() for k, v in pairs}
+
+    def commands(self) -> int:
+        """Commands processed so far by others than this object (the gateway)."""
+        # The INFO reply counts every earlier command, its own excluded; _own counts it already.
+        total = int(self.info("stats")["total_commands_processed"])
+        return total - (self._own - 1)
+
+
+@contextmanager
+def redis_server(tag: str) -> Iterator[Redis]:
+    """A throwaway redis-server on a free loopback port, with no persistence; stopped at the end, always."""
+    binary, port = redis_binary(), free_port()
+    log = _logs() / f"redis-{tag}.log"
+    with tempfile.TemporaryDirectory() as work, log.open("wb") as out:
+        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        cmd += ["--dir", work, "--daemonize", "no"]
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        try:
+            redis = Redis(port)
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"redis-server exited with {proc.returncode} before it was ready ({log})"
+                    )
+                try:
+                    if redis.command("PING", timeout=1) == b"PONG":
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server not ready in 30 s ({log})")
+                time.sleep(0.05)
+            yield redis
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def fake_upstream(tokens: int, interval_ms: int, tag: str) -> Iterator[str]:
+    """A paced fake upstream; yields its base URL."""
+    port = free_port()
+    env = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
+    cmd = [sys.executable, str(BENCH / "fake_upstream.py"), str(port)]
+    with server(cmd, "/ready", port, env, _logs() / f"fake-upstream-{tag}.log") as url:
+        yield url
+
+
+@contextmanager
+def gateway(
+    upstream: str, admin_key: str, tag: str, redis_url: str | None = None, jar: Path = JAR
+) -> Iterator[tuple[str, int]]:
+    """A gateway in front of ``upstream`` with its own H2 file; yields (base URL, port).
+
+    Its limits and other shared state are in-process unless ``redis_url`` is given (whatever the
+    calling shell's GATEWAY_REDIS_URL says).
+    """
+    port = free_port()
+    with tempfile.TemporaryDirectory() as work:
+        env: dict[str, str | None] = {
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_UPSTREAMS": upstream,
+            "ADMIN_API_KEY": admin_key,
+            "MODEL_SERVICE_TOKEN": secrets.token_urlsafe(32),
+            "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
+            "GATEWAY_REDIS_URL": redis_url,
+        }
+        cmd = [java(), "-jar", str(jar)]
+        with server(cmd, "/actuator/health", port, env, _logs() / f"gateway-{tag}.log") as url:
+            yield url, port
+
+
+def new_admin_key() -> str:
+    return "sk-bench-" + secrets.token_urlsafe(16)
 
 
 @contextmanager
 def fake_and_gateway(tokens: int, interval_ms: int, tag: str) -> Iterator[tuple[str, str, str, int]]:
-    """A paced fake upstream and a gateway in front of it; yields (direct, gateway, key, port)."""
-    up_port, gw_port, key = free_port(), free_port(), "sk-bench-" + secrets.token_urlsafe(16)
-    logs = RESULTS / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    fake_env = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
-    with tempfile.TemporaryDirectory() as work:
-        gw_env = {
-            "GATEWAY_PORT": str(gw_port),
-            "GATEWAY_UPSTREAMS": f"http://127.0.0.1:{up_port}",
-            "ADMIN_API_KEY": key,
-            "MODEL_SERVICE_TOKEN": secrets.token_urlsafe(32),
-            "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
-        }
-        fake = [sys.executable, str(BENCH / "fake_upstream.py"), str(up_port)]
-        gateway = [java(), "-jar", str(JAR)]
-        with (
-            server(fake, "/ready", up_port, fake_env, logs / f"fake-upstream-{tag}.log") as direct,
-            server(gateway, "/actuator/health", gw_port, gw_env, logs / f"gateway-{tag}.log") as gw,
-        ):
-            yield direct, gw, key, gw_port
+    """A paced fake upstream and a gateway in front of it; yields (direct, gateway, admin key, port)."""
+    key = new_admin_key()
+    with fake_upstream(tokens, interval_ms, tag) as direct, gateway(direct, key, tag) as (gw, port):
+        yield direct, gw, key, port
 
 
-def relay_overhead(levels: list[int], tokens: int, interval_ms: int, warmup: int = WARMUP_REQUESTS) -> dict:
-    """Direct vs through-the-gateway, same fake upstream, same requests, one level at a time."""
+def create_user_key(gw: str, admin_key: str) -> tuple[str, dict]:
+    """A user key with LIMITS, made through the admin API: (the key, the gateway's answer less the key)."""
+    reply = httpx.post(
+        f"{gw}/admin/keys",
+        headers={"Authorization": f"Bearer {admin_key}"},
+        json={"name": "bench", "role": "user", "limits": LIMITS},
+        timeout=30,
+    )
+    if reply.status_code not in (200, 201):
+        raise RuntimeError(f"POST /admin/keys answered {reply.status_code}: {reply.text[:300]}")
+    body = reply.json()
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        raise RuntimeError(f"POST /admin/keys answered no key: {reply.text[:300]}")
+    return body["key"], {k: v for k, v in body.items() if k != "key"}
+
+
+def added(d: dict, g: dict) -> dict:
+    """What the gateway adds to the direct path: the tokens/s ratio and the added TTFT."""
+    return {
+        "tokens_per_s_ratio": round(g["tokens_per_s"] / d["tokens_per_s"], 4) if d["tokens_per_s"] else None,
+        "added_ttft_p50_ms": round(g["ttft_p50_ms"] - d["ttft_p50_ms"], 2),
+        "added_ttft_p99_ms": round(g["ttft_p99_ms"] - d["ttft_p99_ms"], 2),
+    }
+
+
+def relay_overhead(
+    levels: list[int],
+    tokens: int,
+    interval_ms: int,
+    configs: list[Config],
+    warmup: int = WARMUP_REQUESTS,
+    baseline_jar: Path | None = None,
+) -> tuple[dict, dict]:
+    """Direct vs through the gateway in each configuration: same fake upstream, same requests.
+
+    Level by level, the direct run and then each configuration's, back to back, so that all share the
+    machine's drift. The admin and in-memory limits configurations call one gateway with different
+    keys; the Redis one calls a second gateway, started with GATEWAY_REDIS_URL, idle while the others
+    run. Returns (figures per level, what each configuration is).
+    """
+    admin_key = new_admin_key()
     out: dict = {}
-    with fake_and_gateway(tokens, interval_ms, "relay") as (direct, gw, key, _):
-        # Steady state, not start-up, is measured: let the JIT compile the hot path first.
-        asyncio.run(run_load(gw, bodies(warmup), 128, key))
+    meta: dict = {}
+    with ExitStack() as stack:
+        if any(cfg.redis for cfg in configs):
+            redis_binary()  # install it, or fail, before anything is started
+        direct = stack.enter_context(fake_upstream(tokens, interval_ms, "relay"))
+        redis = stack.enter_context(redis_server("relay")) if any(cfg.redis for cfg in configs) else None
+        gateways: dict[tuple[bool, bool], str] = {}
+        targets: dict[str, tuple[str, str]] = {}  # configuration -> (gateway URL, key)
+        for cfg in configs:
+            which = (cfg.redis, cfg.baseline)
+            if which not in gateways:
+                redis_url = redis.url if cfg.redis and redis else None
+                tag = "relay-redis" if cfg.redis else "relay-before" if cfg.baseline else "relay"
+                jar = baseline_jar if cfg.baseline and baseline_jar else JAR
+                gateways[which] = stack.enter_context(gateway(direct, admin_key, tag, redis_url, jar))[0]
+            gw = gateways[which]
+            info: dict = {
+                "description": cfg.description,
+                "key_role": "user" if cfg.limited else "admin",
+                "limits": LIMITS if cfg.limited else None,
+                "redis": cfg.redis,
+            }
+            key = admin_key
+            if cfg.limited:
+                key, info["key"] = create_user_key(gw, admin_key)
+            if cfg.redis and redis:
+                info["redis_server"] = redis.info("server").get("redis_version")
+            targets[cfg.name], meta[cfg.name] = (gw, key), info
+
+        # Steady state, not start-up, is measured: let the JIT compile each configuration's path first.
+        for cfg in configs:
+            gw, key = targets[cfg.name]
+            before = redis.commands() if cfg.redis and redis else 0
+            w = load(gw, warmup, WARMUP_CONCURRENCY, key, f"warm-up ({cfg.name})")
+            print(f"  warm-up {cfg.name:<13} {warmup} requests, errors={w['errors']}", flush=True)
+            if cfg.redis and redis and warmup:
+                sent = redis.commands() - before
+                meta[cfg.name]["redis_commands_in_warmup"] = sent
+                if sent <= 0:
+                    raise RuntimeError(
+                        f"the gateway started with GATEWAY_REDIS_URL={redis.url} sent Redis no command in "
+                        f"{warmup} requests with a limited key: its limits are not shared through Redis"
+                    )
+
         for c in levels:
             n = max(32, 2 * c)
-            d_traces, d_wall = asyncio.run(run_load(direct, bodies(n), c))
-            g_traces, g_wall = asyncio.run(run_load(gw, bodies(n), c, key))
-            d, g = summarize(d_traces, d_wall), summarize(g_traces, g_wall)
+            d = load(direct, n, c, None, f"direct c={c}")
+            figures: dict[str, dict] = {}
+            for cfg in configs:
+                gw, key = targets[cfg.name]
+                before = redis.commands() if cfg.redis and redis else 0
+                g = load(gw, n, c, key, f"{cfg.name} c={c}")
+                figures[cfg.name] = {"gateway": g, **added(d, g)}
+                if cfg.redis and redis:
+                    figures[cfg.name]["redis_commands"] = redis.commands() - before
+            reference = "before" if "before" in figures else "admin"
+            base = figures.get(reference)
+            for name, fig in figures.items():
+                if base is not None and name != reference:
+                    for q in ("p50", "p99"):
+                        extra = fig[f"added_ttft_{q}_ms"] - base[f"added_ttft_{q}_ms"]
+                        fig[f"added_ttft_{q}_vs_{reference}_ms"] = round(extra, 2)
+                print(
+                    f"  c={c:<4} {name:<13} ratio={fig['tokens_per_s_ratio']} "
+                    f"added TTFT p50={fig['added_ttft_p50_ms']} ms p99={fig['added_ttft_p99_ms']} ms "
+                    f"errors={fig['gateway']['errors']}",
+                    flush=True,
+                )
+            # The fields of results written before configurations existed: the admin key's figures.
+            first = "admin" if "admin" in figures else configs[0].name
+            legacy = figures[first]
             out[str(c)] = {
                 "direct": d,
-                "gateway": g,
-                "tokens_per_s_ratio": round(g["tokens_per_s"] / d["tokens_per_s"], 4),
-                "added_ttft_p50_ms": round(g["ttft_p50_ms"] - d["ttft_p50_ms"], 2),
-                "added_ttft_p99_ms": round(g["ttft_p99_ms"] - d["ttft_p99_ms"], 2),
+                "gateway": legacy["gateway"],
+                "tokens_per_s_ratio": legacy["tokens_per_s_ratio"],
+                "added_ttft_p50_ms": legacy["added_ttft_p50_ms"],
+                "added_ttft_p99_ms": legacy["added_ttft_p99_ms"],
+                "gateway_config": first,
+                "configs": figures,
             }
-            print(
-                f"  c={c:<4} ratio={out[str(c)]['tokens_per_s_ratio']} "
-                f"added TTFT p50={out[str(c)]['added_ttft_p50_ms']} ms "
-                f"p99={out[str(c)]['added_ttft_p99_ms']} ms errors={g['errors']}",
-                flush=True,
-            )
-    return out
+    return out, meta
+
+
+def ttft_budget(relay: dict) -> dict | None:
+    """At the lowest level, each configuration's added TTFT against the earlier build's (or, without
+    one, the admin key's), measured in the same run, and whether it is within TTFT_BUDGET_MS. None
+    without either reference."""
+    if not relay:
+        return None
+    low = str(min(int(c) for c in relay))
+    figures = relay[low].get("configs", {})
+    reference = "before" if "before" in figures else "admin"
+    if reference not in figures:
+        return None
+    table = {}
+    for name, fig in figures.items():
+        if name == reference:
+            continue
+        p50, p99 = fig[f"added_ttft_p50_vs_{reference}_ms"], fig[f"added_ttft_p99_vs_{reference}_ms"]
+        table[name] = {
+            "extra_ttft_p50_ms": p50,
+            "extra_ttft_p99_ms": p99,
+            "within_budget_p50": p50 <= TTFT_BUDGET_MS,
+            "within_budget_p99": p99 <= TTFT_BUDGET_MS,
+        }
+    return {"streams": int(low), "budget_ms": TTFT_BUDGET_MS, "against": reference, "configs": table}
 
 
 def capacity(streams: int, tokens: int, interval_ms: int) -> dict:
     """Holds ``streams`` slow streams open through the gateway at once."""
     with fake_and_gateway(tokens, interval_ms, "capacity") as (_, gw, key, gw_port):
         pid = gateway_pid(gw_port)
-        asyncio.run(run_load(gw, bodies(8), 8, key))
+        load(gw, 8, 8, key, "capacity warm-up")
         with RssSampler(pid or os.getpid()) as rss:
             traces, wall = asyncio.run(run_load(gw, bodies(streams), streams, key))
+        check_refusals(traces, "capacity")
         s = summarize(traces, wall)
         result = {
             "streams": streams,
@@ -171,35 +517,141 @@ def capacity(streams: int, tokens: int, interval_ms: int) -> dict:
         return result
 
 
+METRICS = (
+    ("tokens_per_s_ratio", "tokens/s ratio (gateway / direct)", "%.3f"),
+    ("added_ttft_p50_ms", "added TTFT p50 (ms)", "%.2f"),
+    ("added_ttft_p99_ms", "added TTFT p99 (ms)", "%.2f"),
+)
+
+
+def config_figures(entry: dict) -> dict[str, dict]:
+    """One level's figures per configuration; results written before configurations existed have the
+    admin key's only, at the level's top."""
+    if "configs" in entry:
+        return entry["configs"]
+    return {entry.get("gateway_config", "admin"): entry}
+
+
 def plot(results: dict, path: Path) -> None:
+    """Per stream level (columns): tokens/s ratio, added TTFT p50 and p99 (rows), one bar per configuration.
+
+    At the lowest level the TTFT panels draw the budget: the admin key's added TTFT + TTFT_BUDGET_MS.
+    """
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    levels = [int(c) for c in results["relay"]]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for who in ("direct", "gateway"):
-        a.plot(levels, [results["relay"][str(c)][who]["tokens_per_s"] for c in levels], "o-", label=who)
-        b.plot(levels, [results["relay"][str(c)][who]["ttft_p50_ms"] for c in levels], "o-", label=who)
-    a.set(title="output tokens/s (paced fake upstream)", xlabel="concurrent streams", xscale="log")
-    b.set(title="TTFT p50 (ms)", xlabel="concurrent streams", xscale="log")
-    for ax in (a, b):
-        ax.set_xticks(levels, [str(c) for c in levels])
-        ax.grid(alpha=0.3)
-        ax.legend()
+    levels = sorted(int(c) for c in results["relay"])
+    per_level = {c: config_figures(results["relay"][str(c)]) for c in levels}
+    names = list(dict.fromkeys(name for c in levels for name in per_level[c]))
+    known = list(CONFIGS)
+    colors = {n: f"C{known.index(n) if n in known else len(known) + i}" for i, n in enumerate(names)}
+    fig, axes = plt.subplots(len(METRICS), len(levels), figsize=(1.2 + 3.4 * len(levels), 9), squeeze=False)
+    for row, (metric, label, fmt) in enumerate(METRICS):
+        for col, c in enumerate(levels):
+            ax = axes[row][col]
+            shown = [n for n in names if n in per_level[c]]
+            raw = [per_level[c][n].get(metric) for n in shown]
+            values = [float("nan") if v is None else float(v) for v in raw]
+            bars = ax.bar(range(len(shown)), values, color=[colors[n] for n in shown])
+            ax.bar_label(bars, fmt=fmt, fontsize=8)
+            ax.set_xticks(range(len(shown)), shown, fontsize=8)
+            ax.set_title(f"{c} stream{'' if c == 1 else 's'}: {label}", fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+            finite = [v for v in values if math.isfinite(v)]
+            if metric == "tokens_per_s_ratio":
+                if finite:  # ratios sit near 1: start the axis near the lowest so that differences show
+                    ax.set_ylim(max(0.0, min(finite) - 0.05), max(1.0, *finite) + 0.02)
+                continue
+            span = [0.0, *finite]
+            reference = "before" if "before" in per_level[c] else "admin"
+            admin = per_level[c].get(reference, {}).get(metric)
+            if col == 0 and admin is not None and math.isfinite(admin):
+                ax.axhline(admin + TTFT_BUDGET_MS, ls="--", lw=1, color="red")
+                ax.annotate(
+                    f"budget: {reference} + {TTFT_BUDGET_MS:g} ms",
+                    (0.02, admin + TTFT_BUDGET_MS),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="red",
+                )
+                span.append(admin + TTFT_BUDGET_MS)
+            pad = 0.15 * ((max(span) - min(span)) or 1.0)  # room for the labels on both sides
+            ax.set_ylim(min(span) - (pad if min(span) < 0 else 0), max(span) + pad)
+    fig.suptitle(
+        f"Gateway relay overhead vs direct, paced fake upstream ({results.get('machine')}, "
+        f"{results.get('date')})",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_configs(text: str) -> list[Config]:
+    """``--configs``: comma-separated names, in run order, each once."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected distinct names from {', '.join(CONFIGS)}; got {text!r}")
+    return [CONFIGS[n] for n in names]
+
+
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does: every server and the Redis server are stopped on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,32,256")
     parser.add_argument("--streams", type=int, default=2000, help="open streams in the capacity run")
+    parser.add_argument(
+        "--configs",
+        type=parse_configs,
+        default=",".join(CONFIGS),
+        help="relay configurations, comma-separated, in run order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=WARMUP_REQUESTS, help="requests per configuration before measuring"
+    )
+    parser.add_argument(
+        "--baseline-jar",
+        type=Path,
+        help="an earlier gateway.jar to measure beside this one (adds the 'before' configuration first)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "gateway.json", help="JSON path; the PNG goes beside it"
+    )
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    print("[gateway] relay overhead", flush=True)
-    relay = relay_overhead([int(c) for c in args.levels.split(",")], tokens=64, interval_ms=20)
+    configs: list[Config] = [c for c in args.configs if not c.baseline or args.baseline_jar]
+    if args.baseline_jar and not any(c.baseline for c in configs):
+        configs.insert(0, CONFIGS["before"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[gateway] relay overhead: {', '.join(c.name for c in configs)}", flush=True)
+    levels = [int(c) for c in args.levels.split(",")]
+    relay, described = relay_overhead(
+        levels, tokens=64, interval_ms=20, configs=configs, warmup=args.warmup, baseline_jar=args.baseline_jar
+    )
+    budget = ttft_budget(relay) or {}
+    for name, verdict in budget.get("configs", {}).items():
+        p50, p99, ok = (
+            verdict["extra_ttft_p50_ms"],
+            verdict["extra_ttft_p99_ms"],
+            verdict["within_budget_p50"],
+        )
+        verdict_word = "within" if ok else "OVER"
+        print(
+            f"[gateway] {name}: added TTFT at {budget['streams']} stream(s) {p50:+} ms p50, {p99:+} ms p99 "
+            f"against {budget['against']} (budget {TTFT_BUDGET_MS:g} ms): {verdict_word} at p50",
+            flush=True,
+        )
     print("[gateway] capacity", flush=True)
     cap = capacity(args.streams, tokens=20, interval_ms=1000)
     results = {
@@ -207,10 +659,13 @@ def main() -> int:
         "machine": f"{os.cpu_count()} cores",
         "relay": relay,
         "capacity": cap,
+        "relay_configs": described,
+        "warmup_requests": args.warmup,
+        "ttft_budget": budget or None,
     }
-    (RESULTS / "gateway.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, RESULTS / "gateway.png")
-    print(f"wrote {RESULTS / 'gateway.json'} and gateway.png")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png').name}")
     return 0
 
 

@@ -196,6 +196,9 @@ def _parse(trace: RequestTrace) -> RequestTrace:
             if payload == b"[DONE]":
                 continue
             chunk = json.loads(payload)
+            if chunk.get("error") and trace.error is None:
+                # An error after the stream started travels inside it (the error envelope's body).
+                trace.error = "stream error: " + json.dumps(chunk["error"], ensure_ascii=False)[:200]
             if chunk.get("usage"):
                 trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
                 trace.reported = True

@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -124,10 +124,16 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 600) ->
 
 
 @contextmanager
-def server(cmd: list[str], ready_path: str, port: int, env: dict[str, str], log: Path) -> Iterator[str]:
-    """Runs a server process for the duration of the block; yields its base URL."""
+def server(
+    cmd: list[str], ready_path: str, port: int, env: Mapping[str, str | None], log: Path
+) -> Iterator[str]:
+    """Runs a server process for the duration of the block; yields its base URL.
+
+    ``env`` is added to this process's environment; a variable given as None is removed from it.
+    """
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_ready(proc, f"http://127.0.0.1:{port}{ready_path}")
             yield f"http://127.0.0.1:{port}"
