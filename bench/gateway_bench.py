@@ -73,6 +73,8 @@ LIMITS = {"requestsPerMinute": 1_000_000, "tokensPerMinute": 1_000_000_000, "con
 # The figure the rate-limit work is held to: added TTFT at the lowest stream level (1) within this
 # much of the earlier build's (or, without one, the admin key's), measured in the same run.
 TTFT_BUDGET_MS = 2.0
+# Rounds per stream level (fewer where a round would hold fewer requests than streams).
+ROUNDS = 4
 
 
 def java() -> str:
@@ -170,11 +172,17 @@ def check_refusals(traces: list[RequestTrace], where: str) -> None:
         )
 
 
-def load(url: str, n: int, c: int, key: str | None, where: str) -> dict:
-    """``n`` streamed requests at concurrency ``c``; their summary. A rate-limited request fails the run."""
+def load_traces(url: str, n: int, c: int, key: str | None, where: str) -> tuple[list[RequestTrace], float]:
+    """``n`` streamed requests at concurrency ``c``: their traces and the wall time. A rate-limited
+    request fails the run."""
     traces, wall = asyncio.run(run_load(url, bodies(n), c, key))
     check_refusals(traces, where)
-    return summarize(traces, wall)
+    return traces, wall
+
+
+def load(url: str, n: int, c: int, key: str | None, where: str) -> dict:
+    """``n`` streamed requests at concurrency ``c``; their summary."""
+    return summarize(*load_traces(url, n, c, key, where))
 
 
 def _logs() -> Path:
@@ -433,15 +441,31 @@ def relay_overhead(
 
         for c in levels:
             n = max(32, 2 * c)
-            d = load(direct, n, c, None, f"direct c={c}")
+            # The host's speed drifts within minutes: the level's requests go in rounds, each round
+            # calling direct and every configuration back to back (in alternating order), and each
+            # system's figures are over all its rounds' requests.
+            rounds = max(1, min(ROUNDS, n // c))
+            names = ["direct", *(cfg.name for cfg in configs)]
+            traces: dict[str, list[RequestTrace]] = {name: [] for name in names}
+            walls = dict.fromkeys(names, 0.0)
+            sent = dict.fromkeys(names, 0)
+            for r in range(rounds):
+                for name in names if r % 2 == 0 else [names[0], *reversed(names[1:])]:
+                    cfg = CONFIGS[name] if name != "direct" else None
+                    url, key = (direct, None) if cfg is None else targets[name]
+                    before = redis.commands() if cfg is not None and cfg.redis and redis else 0
+                    got, wall = load_traces(url, n // rounds, c, key, f"{name} c={c}")
+                    traces[name] += got
+                    walls[name] += wall
+                    if cfg is not None and cfg.redis and redis:
+                        sent[name] += redis.commands() - before
+            d = summarize(traces["direct"], walls["direct"])
             figures: dict[str, dict] = {}
             for cfg in configs:
-                gw, key = targets[cfg.name]
-                before = redis.commands() if cfg.redis and redis else 0
-                g = load(gw, n, c, key, f"{cfg.name} c={c}")
-                figures[cfg.name] = {"gateway": g, **added(d, g)}
+                g = summarize(traces[cfg.name], walls[cfg.name])
+                figures[cfg.name] = {"gateway": g, "rounds": rounds, **added(d, g)}
                 if cfg.redis and redis:
-                    figures[cfg.name]["redis_commands"] = redis.commands() - before
+                    figures[cfg.name]["redis_commands"] = sent[cfg.name]
             reference = "before" if "before" in figures else "admin"
             base = figures.get(reference)
             for name, fig in figures.items():

@@ -64,10 +64,6 @@ final class GenerationStream {
     return text.toString();
   }
 
-  synchronized boolean isEnding() {
-    return ending;
-  }
-
   synchronized boolean isEnded() {
     return ended;
   }
@@ -78,10 +74,6 @@ final class GenerationStream {
 
   synchronized int eventCount() {
     return events.size();
-  }
-
-  synchronized int sinkCount() {
-    return sinks.size();
   }
 
   /** Installs what runs when no client has been attached for the grace period. */

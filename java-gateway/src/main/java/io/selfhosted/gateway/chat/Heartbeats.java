@@ -51,10 +51,6 @@ class Heartbeats implements DisposableBean {
     probes.remove(probe);
   }
 
-  int size() {
-    return connections.size();
-  }
-
   private void beat() {
     for (SseConnection connection : connections) {
       connection.heartbeatIfIdle(intervalNanos);

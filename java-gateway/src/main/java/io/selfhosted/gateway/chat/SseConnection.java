@@ -112,14 +112,6 @@ final class SseConnection implements EventSink {
     }
   }
 
-  boolean isCommitted() {
-    return committed;
-  }
-
-  boolean isClosed() {
-    return closed;
-  }
-
   @Override
   public boolean send(String frame) {
     lock.lock();

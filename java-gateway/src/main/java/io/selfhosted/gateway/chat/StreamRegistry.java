@@ -50,10 +50,6 @@ class StreamRegistry implements DisposableBean {
     return Optional.ofNullable(streams.get(messageId));
   }
 
-  long activeCount() {
-    return streams.values().stream().filter(s -> !s.isEnded()).count();
-  }
-
   void evictExpired() {
     long now = System.nanoTime();
     streams.values().removeIf(s -> s.isEnded() && now - s.endedAtNanos() > retentionNanos);

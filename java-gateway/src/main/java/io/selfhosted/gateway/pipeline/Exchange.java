@@ -20,7 +20,7 @@ public final class Exchange {
   private final long startNanos;
   private final Map<String, String> headers = new LinkedHashMap<>();
   private final Map<Object, Object> attributes = new ConcurrentHashMap<>();
-  private volatile ChatCall call;
+  private final ChatCall call;
   private volatile String replica;
   private volatile long upstreamSentNanos;
   private volatile long firstTokenNanos;
@@ -57,11 +57,6 @@ public final class Exchange {
 
   public ChatCall call() {
     return call;
-  }
-
-  /** Lets an admission stage change what goes upstream (a token cap, another model). */
-  public void call(ChatCall value) {
-    this.call = value;
   }
 
   public long startNanos() {

@@ -55,10 +55,6 @@ public class StreamMetrics {
         .increment();
   }
 
-  public int active() {
-    return active.get();
-  }
-
   /** Records TTFT: gateway time before the upstream call plus time from arrival to relay. */
   void firstToken(long requestNanos, long upstreamSentNanos, long chunkNanos, long relayedNanos) {
     long added = (upstreamSentNanos - requestNanos) + (relayedNanos - chunkNanos);

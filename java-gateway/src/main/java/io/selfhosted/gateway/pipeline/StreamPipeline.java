@@ -90,10 +90,6 @@ public class StreamPipeline {
       this.admitted = admitted;
     }
 
-    public Exchange exchange() {
-      return exchange;
-    }
-
     /** Sends the call upstream; the delivery gets every event from here on. */
     public void start(Delivery target) {
       this.delivery = target;

@@ -1,6 +1,5 @@
 package io.selfhosted.gateway.ratelimit;
 
-import io.github.bucket4j.Bucket;
 import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.ConsumptionProbe;
 import io.micrometer.core.instrument.Counter;
@@ -11,6 +10,9 @@ import io.selfhosted.gateway.pipeline.Outcome;
 import io.selfhosted.gateway.pipeline.Stage;
 import io.selfhosted.gateway.system.ApiException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,9 +21,10 @@ import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
 /**
- * Admission by the caller's key limits, with Bucket4j token buckets: requests per minute; tokens
- * per minute, reserving prompt + max_tokens up front and settling to the real usage at the end; and
- * concurrent streams, a slot held for the whole stream. Every answer carries OpenAI's {@code
+ * Admission by the caller's key limits, with Bucket4j token buckets: concurrent streams (a slot
+ * held for the whole stream), requests per minute, and tokens per minute (prompt + max_tokens
+ * reserved up front, settled to the real usage at the end). The buckets are asked all at once; if
+ * any says no, what the others gave is given back. Every answer carries OpenAI's {@code
  * x-ratelimit-*} headers; a refusal is 429 with {@code Retry-After}.
  */
 @Component
@@ -41,110 +44,154 @@ class RateLimits implements Stage {
     this.meters = meters;
   }
 
-  /** What one exchange took, given back or settled when it ends. */
-  private static final class Held {
-    Bucket streams;
-    Bucket requests;
-    Bucket tokens;
-    long reservedTokens;
+  /** Which limit a bucket enforces. */
+  private enum Kind {
+    STREAMS,
+    REQUESTS,
+    TOKENS
+  }
+
+  /** One bucket an exchange draws from, and how much it took. */
+  private record Draw(
+      Kind kind, String key, BucketConfiguration configuration, long limit, long n) {
+    CompletableFuture<ConsumptionProbe> take(BucketStore store) {
+      return store.tryConsume(key, configuration, n);
+    }
   }
 
   @Override
   public void admit(Exchange exchange) {
+    List<Draw> draws = draws(exchange);
+    if (draws.isEmpty()) {
+      return;
+    }
+    List<CompletableFuture<ConsumptionProbe>> asked = new ArrayList<>(draws.size());
+    List<ConsumptionProbe> probes = new ArrayList<>(draws.size());
+    try {
+      for (Draw draw : draws) {
+        asked.add(draw.take(store));
+      }
+      for (CompletableFuture<ConsumptionProbe> answer : asked) {
+        probes.add(answer.join());
+      }
+    } catch (RuntimeException storeFailed) {
+      for (int i = 0; i < probes.size(); i++) {
+        if (probes.get(i).isConsumed()) {
+          giveBack(draws.get(i), draws.get(i).n());
+        }
+      }
+      throw unavailable(exchange, storeFailed);
+    }
+    Draw refused = null;
+    ConsumptionProbe refusal = null;
+    for (int i = 0; i < draws.size(); i++) {
+      Draw draw = draws.get(i);
+      ConsumptionProbe probe = probes.get(i);
+      if (draw.kind() != Kind.STREAMS) {
+        String name = draw.kind() == Kind.REQUESTS ? "requests" : "tokens";
+        exchange.header("x-ratelimit-limit-" + name, Long.toString(draw.limit()));
+        exchange.header("x-ratelimit-remaining-" + name, Long.toString(probe.getRemainingTokens()));
+        exchange.header("x-ratelimit-reset-" + name, duration(probe.getNanosToWaitForReset()));
+      }
+      if (!probe.isConsumed() && refused == null) {
+        refused = draw;
+        refusal = probe;
+      }
+    }
+    if (refused != null) {
+      for (int i = 0; i < draws.size(); i++) {
+        if (probes.get(i).isConsumed()) {
+          giveBack(draws.get(i), draws.get(i).n());
+        }
+      }
+      throw refused(exchange, refused, refusal).withHeaders(exchange.headers());
+    }
+    exchange.attribute(this, draws);
+  }
+
+  private List<Draw> draws(Exchange exchange) {
     KeyLimits limits = exchange.caller().limits();
     String key = exchange.caller().keyId();
-    Held held = new Held();
-    try {
-      if (limits.concurrentStreams() != null) {
-        int slots = limits.concurrentStreams();
-        // A slot comes back when its stream ends; the slow refill only recovers slots that a
-        // gateway which died mid-stream could not give back.
-        Bucket bucket =
-            store.bucket(
-                key + ":streams:" + slots, perPeriod(slots, slotRecovery.multipliedBy(slots)));
-        if (!bucket.tryConsume(1)) {
-          throw refused(
-              exchange,
-              "concurrent_streams",
-              "this API key already has "
-                  + slots
-                  + " streams open; wait for one to end (limit: concurrent streams)",
-              1);
-        }
-        held.streams = bucket;
-      }
-      if (limits.requestsPerMinute() != null) {
-        int perMinute = limits.requestsPerMinute();
-        Bucket bucket = store.bucket(key + ":requests:" + perMinute, perPeriod(perMinute, MINUTE));
-        ConsumptionProbe probe = bucket.tryConsumeAndReturnRemaining(1);
-        headers(exchange, "requests", perMinute, probe);
-        if (!probe.isConsumed()) {
-          throw refused(
-              exchange,
-              "requests",
-              "rate limit of " + perMinute + " requests per minute reached",
-              probe.getNanosToWaitForRefill());
-        }
-        held.requests = bucket;
-      }
-      if (limits.tokensPerMinute() != null) {
-        int perMinute = limits.tokensPerMinute();
-        Bucket bucket = store.bucket(key + ":tokens:" + perMinute, perPeriod(perMinute, MINUTE));
-        // Prompt + max_tokens, but never more than the bucket holds, or the request could never
-        // pass; the real count is settled when the stream ends.
-        long reserve =
-            Math.min(
-                perMinute, (long) exchange.promptTokenEstimate() + exchange.call().maxTokens());
-        ConsumptionProbe probe = bucket.tryConsumeAndReturnRemaining(reserve);
-        headers(exchange, "tokens", perMinute, probe);
-        if (!probe.isConsumed()) {
-          throw refused(
-              exchange,
-              "tokens",
-              "rate limit of " + perMinute + " tokens per minute reached",
-              probe.getNanosToWaitForRefill());
-        }
-        held.tokens = bucket;
-        held.reservedTokens = reserve;
-      }
-    } catch (ApiException refused) {
-      giveBack(held, true);
-      throw refused.withHeaders(exchange.headers());
+    List<Draw> draws = new ArrayList<>(3);
+    if (limits.concurrentStreams() != null) {
+      int slots = limits.concurrentStreams();
+      // A slot comes back when its stream ends; the slow refill only recovers the slots of a
+      // gateway that died mid-stream.
+      draws.add(
+          new Draw(
+              Kind.STREAMS,
+              key + ":streams:" + slots,
+              perPeriod(slots, slotRecovery.multipliedBy(slots)),
+              slots,
+              1));
     }
-    exchange.attribute(this, held);
+    if (limits.requestsPerMinute() != null) {
+      int perMinute = limits.requestsPerMinute();
+      draws.add(
+          new Draw(
+              Kind.REQUESTS,
+              key + ":requests:" + perMinute,
+              perPeriod(perMinute, MINUTE),
+              perMinute,
+              1));
+    }
+    if (limits.tokensPerMinute() != null) {
+      int perMinute = limits.tokensPerMinute();
+      // Prompt + max_tokens, but never more than the bucket holds, or the request could never
+      // pass; the real count is settled when the stream ends.
+      long reserve =
+          Math.min(perMinute, (long) exchange.promptTokenEstimate() + exchange.call().maxTokens());
+      draws.add(
+          new Draw(
+              Kind.TOKENS,
+              key + ":tokens:" + perMinute,
+              perPeriod(perMinute, MINUTE),
+              perMinute,
+              reserve));
+    }
+    return draws;
   }
 
   @Override
   public void finish(Exchange exchange, Outcome outcome) {
-    Held held = exchange.attribute(this);
-    if (held == null) {
+    List<Draw> draws = exchange.attribute(this);
+    if (draws == null) {
       return;
     }
-    giveBack(held, outcome.status() == Outcome.Status.REJECTED);
-    if (held.tokens != null && outcome.status() != Outcome.Status.REJECTED) {
-      long unused = held.reservedTokens - outcome.totalTokens();
-      if (unused > 0) {
-        held.tokens.addTokens(unused);
-      } else if (unused < 0) {
-        held.tokens.consumeIgnoringRateLimits(-unused); // used more than reserved: owe it
+    boolean rejected = outcome.status() == Outcome.Status.REJECTED;
+    for (Draw draw : draws) {
+      switch (draw.kind()) {
+        case STREAMS -> giveBack(draw, 1);
+        case REQUESTS -> {
+          if (rejected) {
+            giveBack(draw, 1); // a later stage refused it: it was never served
+          }
+        }
+        case TOKENS -> {
+          long unused = rejected ? draw.n() : draw.n() - outcome.totalTokens();
+          if (unused > 0) {
+            giveBack(draw, unused);
+          } else if (unused < 0) {
+            // Used more than it reserved: a debt that the refill pays off.
+            store
+                .consumeIgnoringLimits(draw.key(), draw.configuration(), -unused)
+                .whenComplete((done, e) -> logLost(draw, e));
+          }
+        }
       }
     }
   }
 
-  /** Gives back the stream slot, and on a refusal also the request and its reserved tokens. */
-  private static void giveBack(Held held, boolean refused) {
-    if (held.streams != null) {
-      held.streams.addTokens(1);
-      held.streams = null;
-    }
-    if (refused) {
-      if (held.requests != null) {
-        held.requests.addTokens(1);
-      }
-      if (held.tokens != null) {
-        held.tokens.addTokens(held.reservedTokens);
-        held.tokens = null;
-      }
+  /** Not waited for: the ending stream goes on; later requests of this gateway queue behind it. */
+  private void giveBack(Draw draw, long tokens) {
+    store
+        .addTokens(draw.key(), draw.configuration(), tokens)
+        .whenComplete((done, e) -> logLost(draw, e));
+  }
+
+  private static void logLost(Draw draw, Throwable e) {
+    if (e != null) {
+      log.warn("could not settle the {} bucket of {}: {}", draw.kind(), draw.key(), e.toString());
     }
   }
 
@@ -154,20 +201,21 @@ class RateLimits implements Stage {
         .build();
   }
 
-  private static void headers(Exchange exchange, String kind, long limit, ConsumptionProbe probe) {
-    exchange.header("x-ratelimit-limit-" + kind, Long.toString(limit));
-    exchange.header("x-ratelimit-remaining-" + kind, Long.toString(probe.getRemainingTokens()));
-    exchange.header("x-ratelimit-reset-" + kind, duration(probe.getNanosToWaitForReset()));
-  }
-
-  private ApiException refused(Exchange exchange, String limit, String message, long waitNanos) {
-    return refused(exchange, limit, message, Math.max(1, ceilSeconds(waitNanos)));
-  }
-
-  private ApiException refused(Exchange exchange, String limit, String message, int retryAfter) {
+  private ApiException refused(Exchange exchange, Draw draw, ConsumptionProbe probe) {
+    String message =
+        switch (draw.kind()) {
+          case STREAMS ->
+              "this API key already has "
+                  + draw.limit()
+                  + " streams open; wait for one to end (limit: concurrent streams)";
+          case REQUESTS -> "rate limit of " + draw.limit() + " requests per minute reached";
+          case TOKENS -> "rate limit of " + draw.limit() + " tokens per minute reached";
+        };
+    long retryAfter =
+        draw.kind() == Kind.STREAMS ? 1 : Math.max(1, ceilSeconds(probe.getNanosToWaitForRefill()));
     Counter.builder("gateway.ratelimit.refused")
         .description("requests refused by a key's rate limit")
-        .tag("limit", limit)
+        .tag("limit", draw.kind().name().toLowerCase())
         .tag("store", store.kind())
         .register(meters)
         .increment();
@@ -175,18 +223,34 @@ class RateLimits implements Stage {
         "request {} of key {} refused: {} limit",
         exchange.requestId(),
         exchange.caller().keyId(),
-        limit);
+        draw.kind().name().toLowerCase());
     return new ApiException(
         HttpStatus.TOO_MANY_REQUESTS,
         "rate_limit_error",
         "rate_limit_exceeded",
         null,
         message,
-        (long) retryAfter);
+        retryAfter);
   }
 
-  private static int ceilSeconds(long nanos) {
-    return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999_999L) / 1_000_000_000L);
+  /** The bucket store (Redis) cannot be reached: refuse clearly rather than serve unlimited. */
+  private ApiException unavailable(Exchange exchange, RuntimeException e) {
+    log.error(
+        "rate limits of key {} could not be checked in {}: {}",
+        exchange.caller().keyId(),
+        store.kind(),
+        e.toString());
+    return new ApiException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        "overloaded_error",
+        "rate_limiter_unavailable",
+        null,
+        "the rate limiter is unavailable; retry shortly",
+        5L);
+  }
+
+  private static long ceilSeconds(long nanos) {
+    return (nanos + 999_999_999L) / 1_000_000_000L;
   }
 
   /** OpenAI's reset format: "20ms", "6s", "1m30s", "2h0m0s". */

@@ -23,9 +23,4 @@ public record ChatCall(
 
   /** One chat message. */
   public record Message(String role, String content) {}
-
-  /** The same call with a different token budget. */
-  public ChatCall withMaxTokens(int value) {
-    return new ChatCall(upstreamModel, messages, value, temperature, topP, stop, seed, ignoreEos);
-  }
 }

@@ -75,10 +75,6 @@ public class UpstreamStreams {
       }
     }
 
-    public boolean isFinished() {
-      return finished.get();
-    }
-
     /** The replica of the current attempt, if any. */
     public @Nullable String replica() {
       Replica replica = currentReplica;
