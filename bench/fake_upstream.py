@@ -1,13 +1,15 @@
 """A paced OpenAI-compatible SSE upstream for the gateway benchmark.
 
-It answers every chat completion with ``FAKE_TOKENS`` chunks, one every ``FAKE_INTERVAL_MS``, so
-that the gateway's cost can be measured apart from any model. A raw ASGI app keeps its own
+It answers every chat completion with ``FAKE_TOKENS`` chunks (fewer when the request's
+``max_tokens`` asks for fewer), one every ``FAKE_INTERVAL_MS``, so that the gateway's cost can be
+measured apart from any model. A raw ASGI app keeps its own
 overhead small. Run: ``python fake_upstream.py PORT``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -32,7 +34,7 @@ def chunk(i: int, created: int) -> bytes:
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
-def final(created: int) -> bytes:
+def final(created: int, tokens: int) -> bytes:
     done = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
@@ -43,7 +45,7 @@ def final(created: int) -> bytes:
     usage = {
         **done,
         "choices": [],
-        "usage": {"prompt_tokens": 8, "completion_tokens": TOKENS, "total_tokens": TOKENS + 8},
+        "usage": {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": tokens + 8},
     }
     return (f"data: {json.dumps(done)}\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n").encode()
 
@@ -80,20 +82,27 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             }
         )
         return
-    while (await receive()).get("more_body"):
-        pass
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    tokens = TOKENS
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        tokens = max(1, min(TOKENS, int(json.loads(body).get("max_tokens") or TOKENS)))
     headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     created = int(time.time())
     start = time.perf_counter()
     try:
-        for i in range(TOKENS):
+        for i in range(tokens):
             await send({"type": "http.response.body", "body": chunk(i, created), "more_body": True})
             # Pace against the start time so that a slow loop does not stretch the whole stream.
             delay = start + (i + 1) * INTERVAL - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await send({"type": "http.response.body", "body": final(created), "more_body": False})
+        await send({"type": "http.response.body", "body": final(created, tokens), "more_body": False})
     except OSError:
         return
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from loadgen import RequestTrace, run_load, summarize
+from loadgen import RequestTrace, percentile, run_load, summarize
 from serving_bench import RESULTS, ROOT, free_port, server
 
 BENCH = Path(__file__).resolve().parent
@@ -75,6 +75,9 @@ LIMITS = {"requestsPerMinute": 1_000_000, "tokensPerMinute": 1_000_000_000, "con
 TTFT_BUDGET_MS = 2.0
 # Rounds per stream level (fewer where a round would hold fewer requests than streams).
 ROUNDS = 4
+# The TTFT probe: rounds of short streams at one stream, per system.
+PROBE_ROUNDS = 6
+PROBE_PER_ROUND = 100
 
 
 def java() -> str:
@@ -82,16 +85,16 @@ def java() -> str:
     return str(Path(home) / "bin" / "java") if home else "java"
 
 
-def bodies(n: int) -> list[dict]:
-    return [
-        {
-            "model": "demo-model",
-            "messages": [{"role": "user", "content": "你好"}],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        for _ in range(n)
-    ]
+def bodies(n: int, max_tokens: int | None = None) -> list[dict]:
+    body: dict = {
+        "model": "demo-model",
+        "messages": [{"role": "user", "content": "你好"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return [dict(body) for _ in range(n)]
 
 
 class RssSampler:
@@ -172,10 +175,12 @@ def check_refusals(traces: list[RequestTrace], where: str) -> None:
         )
 
 
-def load_traces(url: str, n: int, c: int, key: str | None, where: str) -> tuple[list[RequestTrace], float]:
+def load_traces(
+    url: str, n: int, c: int, key: str | None, where: str, max_tokens: int | None = None
+) -> tuple[list[RequestTrace], float]:
     """``n`` streamed requests at concurrency ``c``: their traces and the wall time. A rate-limited
     request fails the run."""
-    traces, wall = asyncio.run(run_load(url, bodies(n), c, key))
+    traces, wall = asyncio.run(run_load(url, bodies(n, max_tokens), c, key))
     check_refusals(traces, where)
     return traces, wall
 
@@ -385,13 +390,15 @@ def relay_overhead(
     configs: list[Config],
     warmup: int = WARMUP_REQUESTS,
     baseline_jar: Path | None = None,
-) -> tuple[dict, dict]:
+    probe_rounds: int = PROBE_ROUNDS,
+) -> tuple[dict, dict, dict | None]:
     """Direct vs through the gateway in each configuration: same fake upstream, same requests.
 
     Level by level, the direct run and then each configuration's, back to back, so that all share the
     machine's drift. The admin and in-memory limits configurations call one gateway with different
     keys; the Redis one calls a second gateway, started with GATEWAY_REDIS_URL, idle while the others
-    run. Returns (figures per level, what each configuration is).
+    run. Then the TTFT probe (many short streams at one stream) over the same gateways. Returns
+    (figures per level, what each configuration is, the probe's figures).
     """
     admin_key = new_admin_key()
     out: dict = {}
@@ -491,13 +498,73 @@ def relay_overhead(
                 "gateway_config": first,
                 "configs": figures,
             }
-    return out, meta
+        probe = None
+        if probe_rounds:
+            probe = ttft_probe(direct, targets, [cfg.name for cfg in configs], probe_rounds, PROBE_PER_ROUND)
+            for name in (cfg.name for cfg in configs):
+                fig = probe[name]
+                print(
+                    f"  ttft probe {name:<13} added TTFT p50={fig['added_ttft_p50_ms']} ms "
+                    f"p90={fig['added_ttft_p90_ms']} ms p99={fig['added_ttft_p99_ms']} ms",
+                    flush=True,
+                )
+    return out, meta, probe
 
 
-def ttft_budget(relay: dict) -> dict | None:
-    """At the lowest level, each configuration's added TTFT against the earlier build's (or, without
-    one, the admin key's), measured in the same run, and whether it is within TTFT_BUDGET_MS. None
-    without either reference."""
+def ttft_probe(
+    direct: str, targets: dict[str, tuple[str, str]], names: list[str], rounds: int, per_round: int
+) -> dict:
+    """Added time to first token at one stream, from many short streams (2 tokens each).
+
+    The relay run's one-stream level holds few requests (each streams for 1.3 s); this one sends
+    ``rounds`` x ``per_round`` requests per system, interleaved round by round, so that its
+    percentiles rest on hundreds of samples that share the host's drift.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in ["direct", *names]}
+    for r in range(rounds):
+        order = ["direct", *names] if r % 2 == 0 else ["direct", *reversed(names)]
+        for name in order:
+            url, key = (direct, None) if name == "direct" else targets[name]
+            traces, _ = load_traces(url, per_round, 1, key, f"ttft probe {name}", max_tokens=2)
+            samples[name] += [(t.first - t.start) * 1000 for t in traces if t.error is None and t.first]
+    out: dict = {"requests_per_system": rounds * per_round, "rounds": rounds, "tokens_per_request": 2}
+    base = {q: percentile(samples["direct"], q) for q in (50, 90, 99)}
+    out["direct"] = {f"ttft_p{q}_ms": round(v, 3) for q, v in base.items()}
+    for name in names:
+        out[name] = {
+            f"added_ttft_p{q}_ms": round(percentile(samples[name], q) - base[q], 3) for q in (50, 90, 99)
+        }
+    return out
+
+
+def ttft_budget(relay: dict, probe: dict | None = None) -> dict | None:
+    """At one stream, each configuration's added TTFT against the earlier build's (or, without one,
+    the admin key's), measured in the same run, and whether it is within TTFT_BUDGET_MS: from the
+    TTFT probe when there is one, else from the relay run's lowest level. None without a reference."""
+    if probe:
+        names = [n for n in probe if isinstance(probe[n], dict) and n != "direct"]
+        reference = "before" if "before" in names else "admin"
+        if reference in names:
+            ref = probe[reference]
+            table = {}
+            for name in names:
+                if name == reference:
+                    continue
+                p50 = round(probe[name]["added_ttft_p50_ms"] - ref["added_ttft_p50_ms"], 3)
+                p99 = round(probe[name]["added_ttft_p99_ms"] - ref["added_ttft_p99_ms"], 3)
+                table[name] = {
+                    "extra_ttft_p50_ms": p50,
+                    "extra_ttft_p99_ms": p99,
+                    "within_budget_p50": p50 <= TTFT_BUDGET_MS,
+                    "within_budget_p99": p99 <= TTFT_BUDGET_MS,
+                }
+            return {
+                "streams": 1,
+                "source": "ttft_probe",
+                "budget_ms": TTFT_BUDGET_MS,
+                "against": reference,
+                "configs": table,
+            }
     if not relay:
         return None
     low = str(min(int(c) for c in relay))
@@ -646,6 +713,9 @@ def main() -> int:
         "--warmup", type=int, default=WARMUP_REQUESTS, help="requests per configuration before measuring"
     )
     parser.add_argument(
+        "--probe-rounds", type=int, default=PROBE_ROUNDS, help="TTFT probe rounds (0 skips the probe)"
+    )
+    parser.add_argument(
         "--baseline-jar",
         type=Path,
         help="an earlier gateway.jar to measure beside this one (adds the 'before' configuration first)",
@@ -660,10 +730,16 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"[gateway] relay overhead: {', '.join(c.name for c in configs)}", flush=True)
     levels = [int(c) for c in args.levels.split(",")]
-    relay, described = relay_overhead(
-        levels, tokens=64, interval_ms=20, configs=configs, warmup=args.warmup, baseline_jar=args.baseline_jar
+    relay, described, probe = relay_overhead(
+        levels,
+        tokens=64,
+        interval_ms=20,
+        configs=configs,
+        warmup=args.warmup,
+        baseline_jar=args.baseline_jar,
+        probe_rounds=args.probe_rounds,
     )
-    budget = ttft_budget(relay) or {}
+    budget = ttft_budget(relay, probe) or {}
     for name, verdict in budget.get("configs", {}).items():
         p50, p99, ok = (
             verdict["extra_ttft_p50_ms"],
@@ -685,6 +761,7 @@ def main() -> int:
         "capacity": cap,
         "relay_configs": described,
         "warmup_requests": args.warmup,
+        "ttft_probe": probe,
         "ttft_budget": budget or None,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")

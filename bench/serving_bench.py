@@ -4,6 +4,9 @@ Every system serves the same model folder and gets the same greedy requests at 1
 concurrent streams, one system at a time (the machine is small: no two compete for its cores), in
 interleaved rounds. Each system's figures are its median round; each ratio is the median of the
 ratios within a round. Writes bench/results/serving.json and serving.png.
+
+``--device cuda`` (with ``--dtype``, ``--batch-requests``, ``--demo-dir``, ``--time-budget``) runs the
+same measurement on a GPU; bench/gpu/run_gpu_bench.sh is the script that did so.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,29 +65,57 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def random_model(tokenizer_dir: Path) -> Path:
-    """A larger Qwen2 with random weights (a real architecture, ~30M parameters), built once."""
+# Random-weight Qwen2 recipes, on the demo model's tokenizer: (folder, shape, dtype of the saved weights).
+# "random-0.5b" has the transformer body of Qwen2.5-0.5B (896 wide, 24 layers, 14 heads, 2 KV heads);
+# with the demo's 2,147-token vocabulary it has ~360M parameters. It is for GPUs.
+RANDOM_MODELS: dict[str, tuple[str, dict[str, int], str]] = {
+    "random": (
+        "random-qwen2-30m",
+        {
+            "hidden_size": 640,
+            "intermediate_size": 1728,
+            "num_hidden_layers": 8,
+            "num_attention_heads": 10,
+            "num_key_value_heads": 2,
+        },
+        "float32",
+    ),
+    "random-0.5b": (
+        "random-qwen2-0.5b",
+        {
+            "hidden_size": 896,
+            "intermediate_size": 4864,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 14,
+            "num_key_value_heads": 2,
+        },
+        "bfloat16",
+    ),
+}
+
+
+def random_model(tokenizer_dir: Path, recipe: str = "random") -> Path:
+    """A Qwen2 with random weights (a real architecture, ``RANDOM_MODELS[recipe]``), built once."""
     import torch
     from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    out = CACHE / "random-qwen2-30m"
+    folder, shape, dtype = RANDOM_MODELS[recipe]
+    out = CACHE / folder
     if (out / "model.safetensors").is_file():
         return out
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = Qwen2Config(
         vocab_size=len(tok),
-        hidden_size=640,
-        intermediate_size=1728,
-        num_hidden_layers=8,
-        num_attention_heads=10,
-        num_key_value_heads=2,
+        **shape,
         max_position_embeddings=4096,
         tie_word_embeddings=True,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
     model = Qwen2ForCausalLM(config).eval()
+    if dtype != "float32":
+        model = model.to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     staging = out.with_suffix(".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -157,15 +189,29 @@ def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
     return traces
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the systems run: device and dtype ("auto": each system's own default), batch size and the
+    most concurrent streams of the run (the service must admit that many waiting requests)."""
+
+    device: str = "cpu"
+    dtype: str = "auto"
+    batch_requests: int = BATCH_REQUESTS
+    max_streams: int = 32
+
+
 class Systems:
     """Every system under test for one model, all started up front so that rounds can interleave."""
 
-    def __init__(self, name: str, model_dir: Path, max_tokens: int, wanted: list[str]) -> None:
+    def __init__(
+        self, name: str, model_dir: Path, max_tokens: int, wanted: list[str], place: Placement | None = None
+    ) -> None:
         from transformers import AutoTokenizer
 
         self.name, self.model_dir, self.max_tokens = name, model_dir, max_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.wanted = wanted
+        self.place = place or Placement()
         self.stack = ExitStack()
         self.http: dict[str, tuple[str, str, str | None]] = {}  # system -> (url, model name, token)
         self.engine: Any = None
@@ -174,11 +220,12 @@ class Systems:
         py = sys.executable
         logs = RESULTS / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        place = self.place
         if "in_process" in self.wanted:
             from app.engine import load_engine
 
-            limits = {"max_batch_requests": BATCH_REQUESTS, "max_batch_tokens": BATCH_TOKENS}
-            self.engine = load_engine(str(self.model_dir), device="cpu", **limits)
+            limits = {"max_batch_requests": place.batch_requests, "max_batch_tokens": BATCH_TOKENS}
+            self.engine = load_engine(str(self.model_dir), device=place.device, dtype=place.dtype, **limits)
             self.engine.start()
             self.stack.callback(self.engine.stop)
         if "ours" in self.wanted:
@@ -187,17 +234,27 @@ class Systems:
                 "MODEL_PATH": str(self.model_dir),
                 "MODEL_PORT": str(port),
                 "MODEL_SERVICE_TOKEN": token,
-                "MODEL_MAX_BATCH_REQUESTS": str(BATCH_REQUESTS),
+                "MODEL_MAX_BATCH_REQUESTS": str(place.batch_requests),
                 "MODEL_MAX_BATCH_TOKENS": str(BATCH_TOKENS),
-                "PYTHONPATH": str(SERVICE),
+                "PYTHONPATH": os.pathsep.join(p for p in (str(SERVICE), os.environ.get("PYTHONPATH")) if p),
             }
+            if place.device != "cpu":
+                env["MODEL_DEVICE"] = place.device
+            if place.dtype != "auto":
+                env["MODEL_DTYPE"] = place.dtype
+            if place.max_streams > 64:  # the service's default admission queue
+                env["MODEL_MAX_QUEUED_REQUESTS"] = str(place.max_streams)
             log = logs / f"{self.name}-ours.log"
             url = self.stack.enter_context(server([py, "-m", "app"], "/ready", port, env, log))
             self.http["ours"] = (url, self.model_dir.name, token)
         if "transformers_serve" in self.wanted:
             port = free_port()
-            cmd = [str(Path(py).parent / "transformers"), "serve", str(self.model_dir)]
-            cmd += ["--continuous-batching", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+            script = Path(py).parent / "transformers"
+            cmd = [str(script)] if script.exists() else [py, "-m", "transformers.cli.transformers"]
+            cmd += ["serve", str(self.model_dir), "--continuous-batching"]
+            cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", place.device]
+            if place.dtype != "auto":
+                cmd += ["--dtype", place.dtype]
             log = logs / f"{self.name}-transformers-serve.log"
             url = self.stack.enter_context(server(cmd, "/health", port, {}, log))
             self.http["transformers_serve"] = (url, str(self.model_dir), None)
@@ -212,9 +269,14 @@ class Systems:
         self.stack.close()
 
     def warm(self) -> None:
-        """A few requests each, so that lazy initialisation does not count against a system."""
+        """A few requests each, so that lazy initialisation does not count against a system.
+
+        On a GPU also one short wave at the highest level, so that the first round's large batches
+        do not pay for the memory allocator's growth."""
         for system in self.wanted:
             self.run(system, 4, 4, max_tokens=8)
+            if self.place.device != "cpu":
+                self.run(system, self.place.max_streams, self.place.max_streams, max_tokens=8)
 
     def run(self, system: str, n: int, c: int, max_tokens: int | None = None) -> dict:
         """``n`` requests at concurrency ``c`` against one system; its summary."""
@@ -271,17 +333,27 @@ def bench_model(
     max_tokens: int,
     rounds: int,
     wanted: list[str],
-) -> dict:
+    place: Placement | None = None,
+    deadline: float = 0.0,
+) -> tuple[dict, int]:
     """Every system on one model: ``rounds`` interleaved rounds, each level run once per system per round.
 
     The machine's speed drifts (shared host); interleaving puts every system through the same drift,
     and the median round is reported. The naive server runs in the first round only: it is several
-    times slower, and its figure only has to show that.
+    times slower, and its figure only has to show that. With a ``deadline`` (``time.monotonic()``), no
+    round starts that would not end before it, at the pace of the rounds so far (the first always runs).
+    Returns the systems' figures and the number of rounds run.
     """
     runs: dict[str, dict[str, list[dict]]] = {s: {str(c): [] for c in levels} for s in wanted}
-    with Systems(name, model_dir, max_tokens, wanted) as systems:
+    done = 0
+    with Systems(name, model_dir, max_tokens, wanted, place) as systems:
         systems.warm()
+        started = time.monotonic()
         for r in range(rounds):
+            now = time.monotonic()
+            if deadline and r > 0 and now + (now - started) / r > deadline:
+                print(f"  [{name}] time budget: stopping after {r} rounds", flush=True)
+                break
             for c in levels:
                 for system in wanted:
                     if system == "naive" and r > 0:
@@ -289,7 +361,9 @@ def bench_model(
                     result = systems.run(system, sizes[c], c)
                     runs[system][str(c)].append(result)
                     print(f"  [{name}] round {r + 1} c={c:<3} {system:<18} {result}", flush=True)
-    return {s: {c: median_run(rs) for c, rs in per_level.items()} for s, per_level in runs.items()}
+            done = r + 1
+    figures = {s: {c: median_run(rs) for c, rs in per_level.items()} for s, per_level in runs.items()}
+    return figures, done
 
 
 def ratios(model_results: dict) -> dict:
@@ -345,7 +419,9 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="demo,random", help="comma-separated: demo, random")
+    parser.add_argument(
+        "--models", default="demo,random", help="comma-separated: demo, " + ", ".join(RANDOM_MODELS)
+    )
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
     parser.add_argument("--requests", type=int, default=24, help="minimum requests per level")
     parser.add_argument("--waves", type=int, default=4, help="at least this many times c requests per level")
@@ -355,29 +431,63 @@ def main() -> int:
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "serving.json", help="JSON path; the PNG goes beside it"
     )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="every system's dtype; auto: each system's own default",
+    )
+    parser.add_argument(
+        "--batch-requests", type=int, default=BATCH_REQUESTS, help="our engine's requests per batch"
+    )
+    parser.add_argument(
+        "--demo-dir", type=Path, help="use this demo model folder as it is (no fingerprint check or build)"
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="seconds for the whole run, start-up included; 0: no limit",
+    )
     args = parser.parse_args()
+    deadline = time.monotonic() + args.time_budget if args.time_budget else 0.0
     wanted = [s for s in SYSTEMS if s in args.systems.split(",")]
     from app.demo_model.build import build, default_model_dir
 
     levels = [int(c) for c in args.levels.split(",")]
-    demo = build(default_model_dir())
-    dirs = {"demo": demo, "random": random_model(demo)}
+    names = args.models.split(",")
+    demo = args.demo_dir.resolve() if args.demo_dir else build(default_model_dir())
+    dirs = {"demo": demo, **{n: random_model(demo, n) for n in names if n in RANDOM_MODELS}}
+    place = Placement(args.device, args.dtype, args.batch_requests, max(levels))
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only"
+    if args.device == "cuda":
+        import torch
+
+        machine = f"{torch.cuda.get_device_name()}, {os.cpu_count()} CPU cores"
     results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "machine": machine,
         "date": time.strftime("%Y-%m-%d"),
         "max_tokens": args.max_tokens,
         "rounds": args.rounds,
         "models": {},
     }
-    for name in args.models.split(","):
+    if args.device != "cpu" or args.dtype != "auto" or args.batch_requests != BATCH_REQUESTS:
+        results["placement"] = {**asdict(place), "max_batch_tokens": BATCH_TOKENS}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for name in names:
         # The demo model's replies are short and fast: more requests give it runs long enough to measure.
         scale = 4 if name == "demo" else 1
         sizes = {c: scale * max(args.requests, args.waves * c) for c in levels}
-        systems = bench_model(name, dirs[name], levels, sizes, args.max_tokens, args.rounds, wanted)
+        systems, done = bench_model(
+            name, dirs[name], levels, sizes, args.max_tokens, args.rounds, wanted, place, deadline
+        )
         results["models"][name] = {"systems": systems, "ratios": ratios(systems)}
+        if done != args.rounds:
+            results["models"][name]["rounds"] = done
         print(json.dumps(results["models"][name]["ratios"], indent=2), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        # Written after each model, so that a later model's failure keeps the earlier figures.
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     plot(results, args.out.with_suffix(".png"))
     print(f"wrote {args.out} and {args.out.with_suffix('.png').name}")
     return 0

@@ -34,6 +34,16 @@ public class StreamMetrics {
             .register(meters);
   }
 
+  /** How long admission took (every stage's check: keys' limits in Redis included). */
+  void admission(long startNanos, boolean admitted) {
+    Timer.builder("gateway.admission")
+        .description("time spent deciding whether a request may go upstream")
+        .tag("outcome", admitted ? "admitted" : "refused")
+        .publishPercentileHistogram()
+        .register(meters)
+        .record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+  }
+
   void rejected(String surface) {
     Counter.builder("gateway.requests.rejected")
         .description("generation requests refused at admission (limits, quotas, access)")

@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
 
@@ -36,6 +37,7 @@ public class StreamPipeline {
 
   /** Runs every admission stage; throws the first refusal after undoing the stages before it. */
   public Run admit(Exchange exchange) {
+    long start = System.nanoTime();
     List<Stage> admitted = new ArrayList<>(stages.size());
     for (Stage stage : stages) {
       try {
@@ -52,11 +54,13 @@ public class StreamPipeline {
                 null,
                 elapsedMillis(exchange));
         finishStages(exchange, admitted, rejected);
+        metrics.admission(start, false);
         metrics.rejected(exchange.surface());
         throw refused;
       }
       admitted.add(stage);
     }
+    metrics.admission(start, true);
     return new Run(exchange, admitted);
   }
 
@@ -114,8 +118,7 @@ public class StreamPipeline {
       if (current != null) {
         current.cancel();
       }
-      log.info("request {} cancelled: {}", exchange.requestId(), why);
-      end(Outcome.Status.CANCELLED, "cancelled", null);
+      end(Outcome.Status.CANCELLED, "cancelled", null, why);
     }
 
     /** Ends an admitted exchange that could not be started (its own failure, not upstream's). */
@@ -173,9 +176,35 @@ public class StreamPipeline {
     }
 
     private void end(Outcome.Status status, String reason, @Nullable ApiException error) {
+      end(status, reason, error, null);
+    }
+
+    private void end(
+        Outcome.Status status,
+        String reason,
+        @Nullable ApiException error,
+        @Nullable String cancelledBecause) {
       if (!ended.compareAndSet(false, true)) {
         return;
       }
+      // Ends may come from any thread (a timer, another request's cancel): log as this request.
+      String outer = MDC.get("requestId");
+      MDC.put("requestId", exchange.requestId());
+      try {
+        if (cancelledBecause != null) {
+          log.info("request {} cancelled: {}", exchange.requestId(), cancelledBecause);
+        }
+        settle(status, reason, error);
+      } finally {
+        if (outer == null) {
+          MDC.remove("requestId");
+        } else {
+          MDC.put("requestId", outer);
+        }
+      }
+    }
+
+    private void settle(Outcome.Status status, String reason, @Nullable ApiException error) {
       Chunk.Usage reported = usage;
       long first = exchange.firstTokenNanos();
       Outcome outcome =

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.selfhosted.gateway.support.FakeModelService;
 import io.selfhosted.gateway.support.GatewayIntegrationTest;
 import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.Parallel;
 import io.selfhosted.gateway.support.SseClient;
+import java.util.List;
 import okhttp3.MediaType;
 import okhttp3.Request;
 import okhttp3.RequestBody;
@@ -42,6 +44,34 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
         assertThat(response.header("X-Frame-Options")).isEqualTo("DENY");
       }
     }
+  }
+
+  @Test
+  void streamsOpenedAllAtOnceEachGetTheirHeadersAndEveryToken() throws Exception {
+    // A stream's response is committed by the thread that reads the upstream, while the request's
+    // own thread leaves the filter chain: both touch the response's headers only in turn.
+    List<String> outcomes =
+        Parallel.run(
+            200,
+            () -> {
+              try (SseClient stream = postStream("/v1/chat/completions", CHAT_STREAM)) {
+                List<SseClient.Event> events = stream.rest();
+                String text =
+                    events.stream()
+                        .filter(e -> !e.data().equals("[DONE]"))
+                        .map(e -> Json.parse(e.data()).at("/choices/0/delta/content").asText(""))
+                        .reduce("", String::concat);
+                return stream.response().code()
+                    + " "
+                    + (stream.response().header("Content-Security-Policy") != null)
+                    + " "
+                    + text
+                    + " "
+                    + events.get(events.size() - 1).data();
+              }
+            });
+
+    assertThat(outcomes).hasSize(200).containsOnly("200 true Hello, world! [DONE]");
   }
 
   @Test
