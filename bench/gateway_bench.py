@@ -640,7 +640,11 @@ def plot(results: dict, path: Path) -> None:
     names = list(dict.fromkeys(name for c in levels for name in per_level[c]))
     known = list(CONFIGS)
     colors = {n: f"C{known.index(n) if n in known else len(known) + i}" for i, n in enumerate(names)}
-    fig, axes = plt.subplots(len(METRICS), len(levels), figsize=(1.2 + 3.4 * len(levels), 9), squeeze=False)
+    probe = results.get("ttft_probe") or None
+    rows = len(METRICS) + (1 if probe else 0)
+    fig, axes = plt.subplots(
+        rows, max(len(levels), 3), figsize=(1.2 + 3.4 * max(len(levels), 3), 3 * rows), squeeze=False
+    )
     for row, (metric, label, fmt) in enumerate(METRICS):
         for col, c in enumerate(levels):
             ax = axes[row][col]
@@ -674,6 +678,36 @@ def plot(results: dict, path: Path) -> None:
                 span.append(admin + TTFT_BUDGET_MS)
             pad = 0.15 * ((max(span) - min(span)) or 1.0)  # room for the labels on both sides
             ax.set_ylim(min(span) - (pad if min(span) < 0 else 0), max(span) + pad)
+    if probe:
+        shown = [n for n in names if n in probe]
+        reference = "before" if "before" in shown else "admin"
+        for col, q in enumerate((50, 90, 99)):
+            ax = axes[len(METRICS)][col]
+            values = [probe[n][f"added_ttft_p{q}_ms"] for n in shown]
+            bars = ax.bar(range(len(shown)), values, color=[colors[n] for n in shown])
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)
+            ax.set_xticks(range(len(shown)), shown, fontsize=8)
+            title = f"probe, {probe['requests_per_system']} short streams: added TTFT p{q} (ms)"
+            ax.set_title(title, fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+            if q == 50 and reference in probe:
+                line = probe[reference]["added_ttft_p50_ms"] + TTFT_BUDGET_MS
+                ax.axhline(line, ls="--", lw=1, color="red")
+                ax.annotate(
+                    f"budget: {reference} + {TTFT_BUDGET_MS:g} ms",
+                    (0.02, line),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="red",
+                )
+                ax.set_ylim(0, max([*values, line]) * 1.2)
+        for col in range(3, len(axes[len(METRICS)])):
+            axes[len(METRICS)][col].set_visible(False)
+    for row in range(len(METRICS)):
+        for col in range(len(levels), len(axes[row])):
+            axes[row][col].set_visible(False)
     fig.suptitle(
         f"Gateway relay overhead vs direct, paced fake upstream ({results.get('machine')}, "
         f"{results.get('date')})",
