@@ -5,7 +5,9 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
@@ -28,45 +30,51 @@ public class ApiKeyRepository {
     this.jdbc = jdbc;
   }
 
-  public void insert(ApiKey key, String hash) {
-    jdbc.sql(
-            "INSERT INTO api_keys (id, name, role, key_prefix, key_hash, models,"
-                + " requests_per_minute, tokens_per_minute, concurrent_streams, tokens_per_day,"
-                + " tokens_per_month, expires_at, created_at) VALUES"
-                + " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .params(
-            key.id(),
+  /** The editable columns, in the order of {@link #editable}'s values. */
+  private static final List<String> EDITABLE =
+      List.of(
+          "name",
+          "models",
+          "requests_per_minute",
+          "tokens_per_minute",
+          "concurrent_streams",
+          "tokens_per_day",
+          "tokens_per_month",
+          "expires_at");
+
+  private static List<Object> editable(ApiKey key) {
+    return new ArrayList<>(
+        Arrays.asList(
             key.name(),
-            key.role().wireName(),
-            key.prefix(),
-            hash,
             models(key.models()),
             key.limits().requestsPerMinute(),
             key.limits().tokensPerMinute(),
             key.limits().concurrentStreams(),
             key.limits().tokensPerDay(),
             key.limits().tokensPerMonth(),
-            time(key.expiresAt()),
-            time(key.createdAt()))
+            time(key.expiresAt())));
+  }
+
+  public void insert(ApiKey key, String hash) {
+    List<Object> params = editable(key);
+    params.addAll(
+        Arrays.asList(key.id(), key.role().wireName(), key.prefix(), hash, time(key.createdAt())));
+    jdbc.sql(
+            "INSERT INTO api_keys ("
+                + String.join(", ", EDITABLE)
+                + ", id, role, key_prefix, key_hash, created_at) VALUES ("
+                + String.join(", ", Collections.nCopies(params.size(), "?"))
+                + ")")
+        .params(params)
         .update();
   }
 
   /** Writes the editable fields: name, models, limits, expiry. */
   public void update(ApiKey key) {
-    jdbc.sql(
-            "UPDATE api_keys SET name = ?, models = ?, requests_per_minute = ?,"
-                + " tokens_per_minute = ?, concurrent_streams = ?, tokens_per_day = ?,"
-                + " tokens_per_month = ?, expires_at = ? WHERE id = ?")
-        .params(
-            key.name(),
-            models(key.models()),
-            key.limits().requestsPerMinute(),
-            key.limits().tokensPerMinute(),
-            key.limits().concurrentStreams(),
-            key.limits().tokensPerDay(),
-            key.limits().tokensPerMonth(),
-            time(key.expiresAt()),
-            key.id())
+    List<Object> params = editable(key);
+    params.add(key.id());
+    jdbc.sql("UPDATE api_keys SET " + String.join(" = ?, ", EDITABLE) + " = ? WHERE id = ?")
+        .params(params)
         .update();
   }
 

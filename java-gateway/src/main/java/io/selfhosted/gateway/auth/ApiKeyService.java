@@ -16,6 +16,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.DisposableBean;
@@ -65,7 +66,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   /** A new key and the secret shown once. */
   public record Issued(ApiKey key, String secret) {}
 
-  private record Cached(@Nullable ApiKey key, long loadedNanos) {}
+  private record Cached(ApiKey key, long loadedNanos) {}
 
   @Override
   public void afterSingletonsInstantiated() {
@@ -155,18 +156,14 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
     return Optional.of(key.caller());
   }
 
-  private ApiKey cached(
-      Map<String, Cached> cache, String id, java.util.function.Supplier<ApiKey> load) {
+  private ApiKey cached(Map<String, Cached> cache, String id, Supplier<ApiKey> load) {
     long now = System.nanoTime();
     Cached hit = cache.get(id);
     if (hit != null && now - hit.loadedNanos() < properties.keyCacheTtl().toNanos()) {
       return hit.key();
     }
     ApiKey key = load.get();
-    if (key != null) {
-      if (cache.size() > 100_000) {
-        cache.clear(); // bounded: a flood of distinct keys must not grow memory
-      }
+    if (key != null) { // only real keys are kept: unknown ones cannot grow the cache
       cache.put(id, new Cached(key, now));
     }
     return key;
@@ -174,7 +171,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
 
   private void forget(String id) {
     byId.remove(id);
-    byHash.values().removeIf(c -> c.key() != null && c.key().id().equals(id));
+    byHash.values().removeIf(c -> c.key().id().equals(id));
   }
 
   /** Records last use at most once a minute per key, off the request path. */

@@ -3,6 +3,9 @@ package io.selfhosted.gateway.auth;
 import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.system.HttpProperties;
 import io.selfhosted.gateway.system.JsonErrors;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.http.HttpHeaders;
@@ -12,6 +15,7 @@ import org.springframework.security.config.annotation.ObjectPostProcessor;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
 import org.springframework.security.config.annotation.web.configurers.AbstractHttpConfigurer;
 import org.springframework.security.config.http.SessionCreationPolicy;
+import org.springframework.security.core.AuthenticationException;
 import org.springframework.security.web.AuthenticationEntryPoint;
 import org.springframework.security.web.SecurityFilterChain;
 import org.springframework.security.web.access.AccessDeniedHandler;
@@ -104,10 +108,8 @@ public class SecurityConfig {
   }
 
   private static void unauthorized(
-      jakarta.servlet.http.HttpServletRequest request,
-      jakarta.servlet.http.HttpServletResponse response,
-      org.springframework.security.core.AuthenticationException failure)
-      throws java.io.IOException {
+      HttpServletRequest request, HttpServletResponse response, AuthenticationException failure)
+      throws IOException {
     response.setHeader(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
     Object rejected = request.getAttribute(ApiKeyAuthenticationFilter.REJECTED);
     String message =

@@ -10,6 +10,7 @@ import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseCookie;
 import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.CookieValue;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -59,8 +60,7 @@ public class SessionController {
 
   @GetMapping
   @Operation(summary = "Who this session (or key) is")
-  public Map<String, Object> whoAmI(
-      @org.springframework.security.core.annotation.AuthenticationPrincipal Caller caller) {
+  public Map<String, Object> whoAmI(@AuthenticationPrincipal Caller caller) {
     if (caller == null) {
       throw new ApiException(
           HttpStatus.UNAUTHORIZED,

@@ -15,6 +15,8 @@ public class StreamMetrics {
   private final AtomicInteger active = new AtomicInteger();
   private final Timer addedTtft;
   private final Timer ttft;
+  private final Timer admitted;
+  private final Timer refused;
   private final MeterRegistry meters;
 
   StreamMetrics(MeterRegistry meters) {
@@ -32,16 +34,21 @@ public class StreamMetrics {
             .description("time to first token as the client sees it")
             .publishPercentileHistogram()
             .register(meters);
+    this.admitted = admissionTimer(meters, "admitted");
+    this.refused = admissionTimer(meters, "refused");
   }
 
   /** How long admission took (every stage's check: keys' limits in Redis included). */
-  void admission(long startNanos, boolean admitted) {
-    Timer.builder("gateway.admission")
+  void admission(long startNanos, boolean wasAdmitted) {
+    (wasAdmitted ? admitted : refused).record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+  }
+
+  private static Timer admissionTimer(MeterRegistry meters, String outcome) {
+    return Timer.builder("gateway.admission")
         .description("time spent deciding whether a request may go upstream")
-        .tag("outcome", admitted ? "admitted" : "refused")
+        .tag("outcome", outcome)
         .publishPercentileHistogram()
-        .register(meters)
-        .record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+        .register(meters);
   }
 
   void rejected(String surface) {

@@ -126,10 +126,6 @@ public class StreamPipeline {
       end(Outcome.Status.FAILED, "error", error);
     }
 
-    public boolean isEnded() {
-      return ended.get();
-    }
-
     @Override
     public void onOpen(String replica) {
       exchange.replica(replica);

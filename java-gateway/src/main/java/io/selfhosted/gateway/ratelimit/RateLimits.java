@@ -53,11 +53,7 @@ class RateLimits implements Stage {
 
   /** One bucket an exchange draws from, and how much it took. */
   private record Draw(
-      Kind kind, String key, BucketConfiguration configuration, long limit, long n) {
-    CompletableFuture<ConsumptionProbe> take(BucketStore store) {
-      return store.tryConsume(key, configuration, n);
-    }
-  }
+      Kind kind, String key, BucketConfiguration configuration, long limit, long n) {}
 
   @Override
   public void admit(Exchange exchange) {
@@ -66,27 +62,28 @@ class RateLimits implements Stage {
       return;
     }
     List<CompletableFuture<ConsumptionProbe>> asked = new ArrayList<>(draws.size());
+    for (Draw draw : draws) {
+      asked.add(store.tryConsume(draw.key(), draw.configuration(), draw.n()));
+    }
+    // Every answer is awaited, failed or not, so that whatever was taken can be given back.
     List<ConsumptionProbe> probes = new ArrayList<>(draws.size());
-    try {
-      for (Draw draw : draws) {
-        asked.add(draw.take(store));
-      }
-      for (CompletableFuture<ConsumptionProbe> answer : asked) {
+    RuntimeException storeFailed = null;
+    for (CompletableFuture<ConsumptionProbe> answer : asked) {
+      try {
         probes.add(answer.join());
+      } catch (RuntimeException e) {
+        probes.add(null);
+        storeFailed = e;
       }
-    } catch (RuntimeException storeFailed) {
-      for (int i = 0; i < probes.size(); i++) {
-        if (probes.get(i).isConsumed()) {
-          giveBack(draws.get(i), draws.get(i).n());
-        }
-      }
-      throw unavailable(exchange, storeFailed);
     }
     Draw refused = null;
     ConsumptionProbe refusal = null;
     for (int i = 0; i < draws.size(); i++) {
       Draw draw = draws.get(i);
       ConsumptionProbe probe = probes.get(i);
+      if (probe == null) {
+        continue;
+      }
       if (draw.kind() != Kind.STREAMS) {
         String name = draw.kind() == Kind.REQUESTS ? "requests" : "tokens";
         exchange.header("x-ratelimit-limit-" + name, Long.toString(draw.limit()));
@@ -98,15 +95,18 @@ class RateLimits implements Stage {
         refusal = probe;
       }
     }
-    if (refused != null) {
-      for (int i = 0; i < draws.size(); i++) {
-        if (probes.get(i).isConsumed()) {
-          giveBack(draws.get(i), draws.get(i).n());
-        }
-      }
-      throw refused(exchange, refused, refusal).withHeaders(exchange.headers());
+    if (storeFailed == null && refused == null) {
+      exchange.attribute(this, draws);
+      return;
     }
-    exchange.attribute(this, draws);
+    for (int i = 0; i < draws.size(); i++) {
+      if (probes.get(i) != null && probes.get(i).isConsumed()) {
+        giveBack(draws.get(i), draws.get(i).n());
+      }
+    }
+    throw storeFailed != null
+        ? unavailable(exchange, storeFailed)
+        : refused(exchange, refused, refusal).withHeaders(exchange.headers());
   }
 
   private List<Draw> draws(Exchange exchange) {

@@ -1,6 +1,5 @@
 package io.selfhosted.gateway.upstream;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
@@ -49,7 +48,7 @@ public class UpstreamStreams {
    * adapter, so callbacks never interleave.
    */
   public final class Handle {
-    private final ObjectNode body;
+    private final byte[] body;
     private final String requestId;
     private final UpstreamListener listener;
     private final Set<Replica> tried = new HashSet<>();
@@ -59,7 +58,7 @@ public class UpstreamStreams {
     private volatile @Nullable EventSource current;
     private volatile @Nullable Replica currentReplica;
 
-    private Handle(ObjectNode body, String requestId, UpstreamListener listener) {
+    private Handle(byte[] body, String requestId, UpstreamListener listener) {
       this.body = body;
       this.requestId = requestId;
       this.listener = listener;
@@ -91,7 +90,7 @@ public class UpstreamStreams {
       tried.add(chosen);
       chosen.acquire();
       currentReplica = chosen;
-      current = client.openStream(chosen, wire.bytes(body), requestId, new Attempt(chosen));
+      current = client.openStream(chosen, body, requestId, new Attempt(chosen));
       if (finished.get()) {
         current.cancel();
       }

@@ -22,8 +22,11 @@ public class UpstreamWire {
     this.mapper = mapper;
   }
 
-  /** A streaming request that always asks for usage: limits and accounting need it. */
-  public ObjectNode body(ChatCall call) {
+  /**
+   * The request body, serialized once for every attempt: a streaming request that always asks for
+   * usage, which limits and accounting need.
+   */
+  byte[] body(ChatCall call) {
     ObjectNode body = mapper.createObjectNode();
     body.put("model", call.upstreamModel());
     ArrayNode messages = body.putArray("messages");
@@ -45,10 +48,6 @@ public class UpstreamWire {
     if (call.ignoreEos() != null) {
       body.put("ignore_eos", call.ignoreEos());
     }
-    return body;
-  }
-
-  byte[] bytes(JsonNode body) {
     try {
       return mapper.writeValueAsBytes(body);
     } catch (IOException e) {

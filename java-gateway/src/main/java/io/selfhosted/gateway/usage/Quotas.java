@@ -8,8 +8,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
@@ -85,8 +87,10 @@ class Quotas implements Stage {
   }
 
   private void forget(List<UsageRecord> written) {
+    Set<String> keys = new HashSet<>();
     for (UsageRecord record : written) {
-      used.keySet().removeIf(k -> k.startsWith(record.keyId() + "@"));
+      keys.add(record.keyId());
     }
+    used.keySet().removeIf(k -> keys.contains(k.substring(0, k.indexOf('@'))));
   }
 }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -37,7 +38,7 @@ public class UsageRecorder implements Stage, DisposableBean {
   private final UsageProperties properties;
   private final LinkedBlockingQueue<UsageRecord> queue = new LinkedBlockingQueue<>();
   private final Map<String, AtomicLong> pendingTokens = new ConcurrentHashMap<>();
-  private final List<Consumer<List<UsageRecord>>> onWritten = new ArrayList<>();
+  private final List<Consumer<List<UsageRecord>>> onWritten = new CopyOnWriteArrayList<>();
   private final Thread writer;
   private final Counter written;
   private volatile boolean running = true;
@@ -90,7 +91,7 @@ public class UsageRecorder implements Stage, DisposableBean {
   }
 
   /** Runs after each batch is written (quota caches forget the keys in it). */
-  synchronized void onWritten(Consumer<List<UsageRecord>> listener) {
+  void onWritten(Consumer<List<UsageRecord>> listener) {
     onWritten.add(listener);
   }
 
