@@ -134,8 +134,7 @@ class AuthorizationMatrixIntegrationTests extends GatewayIntegrationTest {
   void aRevokedKeyIsRefused() throws Exception {
     Key key = createKey("{\"name\":\"to revoke\"}");
     assertThat(call(endpoints.get(0), bearer(key.secret()))).isEqualTo(200);
-    try (Response revoked =
-        SseClient.HTTP.newCall(request("/admin/keys/" + key.id()).delete().build()).execute()) {
+    try (Response revoked = delete("/admin/keys/" + key.id())) {
       assertThat(revoked.code()).isEqualTo(200);
     }
 
@@ -181,7 +180,7 @@ class AuthorizationMatrixIntegrationTests extends GatewayIntegrationTest {
     Key user = createKey("{\"name\":\"revoked browser user\"}");
     UnaryOperator<Request.Builder> session = cookie(user.secret());
     assertThat(call(endpoints.get(0), session)).isEqualTo(200);
-    SseClient.HTTP.newCall(request("/admin/keys/" + user.id()).delete().build()).execute().close();
+    delete("/admin/keys/" + user.id()).close();
 
     assertThat(statuses(session)).isEqualTo(expected(List.of(), 401));
   }

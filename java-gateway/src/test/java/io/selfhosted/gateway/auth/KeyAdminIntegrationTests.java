@@ -31,16 +31,6 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
 
   @Autowired JdbcClient jdbc;
 
-  private Response patch(String path, String json) throws Exception {
-    return SseClient.HTTP
-        .newCall(request(path).patch(RequestBody.create(json, JSON)).build())
-        .execute();
-  }
-
-  private Response delete(String path) throws Exception {
-    return SseClient.HTTP.newCall(request(path).delete().build()).execute();
-  }
-
   @Test
   void createsAKeyShownOnceThenListsReadsUpdatesAndRevokesIt() throws Exception {
     JsonNode created;

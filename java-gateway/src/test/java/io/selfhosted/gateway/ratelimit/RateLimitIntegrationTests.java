@@ -70,28 +70,11 @@ class RateLimitIntegrationTests extends GatewayIntegrationTest {
   @Test
   void exactlyTheConcurrentStreamsOfAKeyStreamAndTheRestAreRefusedAtOnce() throws Exception {
     Key key = createKey("{\"name\":\"five at once\",\"limits\":{\"concurrentStreams\":5}}");
-    List<LiveStream> upstreams = new CopyOnWriteArrayList<>();
-    UPSTREAM.setDefault(
-        r -> {
-          LiveStream live = new LiveStream();
-          upstreams.add(live);
-          return live.response();
-        });
+    List<LiveStream> upstreams = UPSTREAM.holdEveryStream();
     List<SseClient> open = new CopyOnWriteArrayList<>();
 
     List<Integer> statuses =
-        Parallel.run(
-            20,
-            () -> {
-              SseClient stream = postStreamAs(key.secret(), CHAT_STREAM);
-              int code = stream.response().code();
-              if (code == 200) {
-                open.add(stream);
-              } else {
-                stream.close();
-              }
-              return code;
-            });
+        Parallel.openStreams(20, i -> () -> postStreamAs(key.secret(), CHAT_STREAM), open);
 
     assertThat(statuses.stream().filter(s -> s == 200)).hasSize(5);
     assertThat(statuses.stream().filter(s -> s == 429)).hasSize(15);

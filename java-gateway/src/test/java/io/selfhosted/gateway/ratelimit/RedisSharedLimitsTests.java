@@ -121,39 +121,25 @@ class RedisSharedLimitsTests {
   @Test
   void aKeysConcurrentStreamsAreCountedAcrossBothGateways() throws Exception {
     String key = createKey("{\"concurrentStreams\":4}");
-    List<LiveStream> upstreams = new CopyOnWriteArrayList<>();
-    UPSTREAM.setDefault(
-        r -> {
-          LiveStream live = new LiveStream();
-          upstreams.add(live);
-          return live.response();
-        });
+    List<LiveStream> upstreams = UPSTREAM.holdEveryStream();
     String stream = CHAT.replace("{\"model\"", "{\"stream\":true,\"model\"");
     List<SseClient> open = new CopyOnWriteArrayList<>();
 
     List<Integer> statuses =
-        Parallel.run(
+        Parallel.openStreams(
             12,
             i ->
-                () -> {
-                  SseClient client =
-                      new SseClient(
-                          SseClient.HTTP
-                              .newCall(
-                                  new Request.Builder()
-                                      .url(url(i % 2 == 0 ? first : second, "/v1/chat/completions"))
-                                      .header("Authorization", "Bearer " + key)
-                                      .post(RequestBody.create(stream, JSON))
-                                      .build())
-                              .execute());
-                  int code = client.response().code();
-                  if (code == 200) {
-                    open.add(client);
-                  } else {
-                    client.close();
-                  }
-                  return code;
-                });
+                () ->
+                    new SseClient(
+                        SseClient.HTTP
+                            .newCall(
+                                new Request.Builder()
+                                    .url(url(i % 2 == 0 ? first : second, "/v1/chat/completions"))
+                                    .header("Authorization", "Bearer " + key)
+                                    .post(RequestBody.create(stream, JSON))
+                                    .build())
+                            .execute()),
+            open);
 
     assertThat(statuses.stream().filter(s -> s == 200)).hasSize(4);
     assertThat(statuses.stream().filter(s -> s == 429)).hasSize(8);

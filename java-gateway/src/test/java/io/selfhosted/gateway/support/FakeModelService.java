@@ -77,6 +77,18 @@ public final class FakeModelService implements Closeable {
     plans.add(r -> stream.response());
   }
 
+  /** From now on every chat request gets a new live stream, held open until the test ends it. */
+  public List<LiveStream> holdEveryStream() {
+    List<LiveStream> held = new CopyOnWriteArrayList<>();
+    setDefault(
+        r -> {
+          LiveStream live = new LiveStream();
+          held.add(live);
+          return live.response();
+        });
+    return held;
+  }
+
   public void setDefault(Function<RecordedRequest, MockResponse> answer) {
     this.fallback = answer;
   }

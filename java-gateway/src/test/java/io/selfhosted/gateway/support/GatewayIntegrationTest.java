@@ -112,6 +112,16 @@ public abstract class GatewayIntegrationTest {
     return SseClient.HTTP.newCall(requestAs(secret, path).get().build()).execute();
   }
 
+  protected Response patch(String path, String json) throws IOException {
+    return SseClient.HTTP
+        .newCall(request(path).patch(RequestBody.create(json, JSON)).build())
+        .execute();
+  }
+
+  protected Response delete(String path) throws IOException {
+    return SseClient.HTTP.newCall(request(path).delete().build()).execute();
+  }
+
   protected SseClient postStreamAs(String secret, String json) throws IOException {
     return openStream(
         requestAs(secret, "/v1/chat/completions").post(RequestBody.create(json, JSON)).build());

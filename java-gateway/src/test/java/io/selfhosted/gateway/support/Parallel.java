@@ -14,6 +14,27 @@ public final class Parallel {
 
   private Parallel() {}
 
+  /**
+   * Opens {@code count} streams at once and returns their statuses; those answered 200 are left
+   * open in {@code open}, the others are closed.
+   */
+  public static List<Integer> openStreams(
+      int count, IntFunction<Callable<SseClient>> opener, List<SseClient> open) throws Exception {
+    return run(
+        count,
+        i ->
+            () -> {
+              SseClient stream = opener.apply(i).call();
+              int code = stream.response().code();
+              if (code == 200) {
+                open.add(stream);
+              } else {
+                stream.close();
+              }
+              return code;
+            });
+  }
+
   public static <T> List<T> run(int count, Callable<T> call) throws Exception {
     return run(count, i -> call);
   }
