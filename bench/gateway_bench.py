@@ -40,7 +40,7 @@ from pathlib import Path
 
 import httpx
 from loadgen import RequestTrace, percentile, run_load, summarize
-from serving_bench import RESULTS, ROOT, free_port, server
+from serving_bench import RESULTS, ROOT, free_port, server, stop
 
 BENCH = Path(__file__).resolve().parent
 JAR = ROOT / "java-gateway" / "target" / "gateway.jar"
@@ -304,12 +304,7 @@ def redis_server(tag: str) -> Iterator[Redis]:
                 time.sleep(0.05)
             yield redis
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 10)
 
 
 @contextmanager

@@ -155,6 +155,16 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 600) ->
     raise RuntimeError(f"{url} not ready in {timeout}s")
 
 
+def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Asks a server to stop (SIGTERM) and kills it if it has not within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def server(
     cmd: list[str], ready_path: str, port: int, env: Mapping[str, str | None], log: Path
@@ -170,11 +180,7 @@ def server(
             wait_ready(proc, f"http://127.0.0.1:{port}{ready_path}")
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, 30)
 
 
 def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
