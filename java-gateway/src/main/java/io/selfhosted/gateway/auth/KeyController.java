@@ -5,7 +5,7 @@ import com.fasterxml.jackson.annotation.JsonUnwrapped;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.audit.AuditLog;
-import io.selfhosted.gateway.chat.ModelProfiles;
+import io.selfhosted.gateway.models.ModelProfiles;
 import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;

@@ -2,7 +2,8 @@ package io.selfhosted.gateway.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.selfhosted.gateway.chat.ModelProperties.ModelProfile;
+import io.selfhosted.gateway.models.ModelProfiles;
+import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.ChatCall;
 import java.util.ArrayList;

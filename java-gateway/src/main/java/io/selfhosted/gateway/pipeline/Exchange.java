@@ -4,8 +4,11 @@ import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.upstream.ChatCall;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.springframework.lang.Nullable;
 
 /**
  * One generation request as every stage sees it, whatever API it came through: who asks, for which
@@ -20,7 +23,10 @@ public final class Exchange {
   private final long startNanos;
   private final Map<String, String> headers = new LinkedHashMap<>();
   private final Map<Object, Object> attributes = new ConcurrentHashMap<>();
-  private final ChatCall call;
+  private final List<String> degraded = new CopyOnWriteArrayList<>();
+  private volatile ChatCall call;
+  private volatile @Nullable String localReply;
+  private volatile boolean wholeReply;
   private volatile String replica;
   private volatile long upstreamSentNanos;
   private volatile long firstTokenNanos;
@@ -57,6 +63,54 @@ public final class Exchange {
 
   public ChatCall call() {
     return call;
+  }
+
+  /** Replaces the upstream call (a route to another model, a lower max_tokens). */
+  public void call(ChatCall next) {
+    this.call = next;
+  }
+
+  /**
+   * Marks the exchange degraded: the client gets {@code X-Degraded} (when the response has not
+   * started yet) and {@code degraded: true} with the reasons in its finish event.
+   *
+   * @param reason a short token, such as {@code maintenance} or {@code fallback_model}
+   */
+  public void degrade(String reason) {
+    if (!degraded.contains(reason)) {
+      degraded.add(reason);
+    }
+    header("X-Degraded", String.join(", ", degraded));
+  }
+
+  public boolean degraded() {
+    return !degraded.isEmpty();
+  }
+
+  /** Every degradation reason so far, comma-separated; null when the exchange is not degraded. */
+  public @Nullable String degradedReason() {
+    return degraded.isEmpty() ? null : String.join(", ", degraded);
+  }
+
+  /**
+   * Answers with {@code text} from the gateway itself instead of the model (maintenance, a canned
+   * fallback). Set during admission, it stops the stages after the one that set it.
+   */
+  public void answerLocally(String text) {
+    this.localReply = text;
+  }
+
+  public @Nullable String localReply() {
+    return localReply;
+  }
+
+  /** Asks the upstream for one whole reply instead of a stream (streaming switched off). */
+  public void wholeReply(boolean value) {
+    this.wholeReply = value;
+  }
+
+  public boolean wholeReply() {
+    return wholeReply;
   }
 
   public long startNanos() {

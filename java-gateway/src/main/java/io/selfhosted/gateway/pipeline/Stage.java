@@ -1,22 +1,38 @@
 package io.selfhosted.gateway.pipeline;
 
 import io.selfhosted.gateway.upstream.Chunk;
+import org.springframework.lang.Nullable;
 
 /**
- * One feature of the stream lifecycle (limits, quotas, usage, ...). Stages run in their
- * {@code @Order}; none knows which API the exchange came through.
+ * One feature of the stream lifecycle (limits, quotas, switches, content checks, usage, ...).
+ * Stages run in their {@code @Order}; none knows which API the exchange came through.
  */
 public interface Stage {
 
   /**
    * Decides whether the exchange may go upstream. Throws an {@link
    * io.selfhosted.gateway.system.ApiException} to refuse it; stages admitted before are then
-   * finished with {@link Outcome.Status#REJECTED}.
+   * finished with {@link Outcome.Status#REJECTED}. A stage that calls {@link
+   * Exchange#answerLocally} ends admission: the stages after it are not asked.
    */
   default void admit(Exchange exchange) {}
 
-  /** Sees every upstream chunk before the client does. */
-  default void onChunk(Exchange exchange, Chunk chunk) {}
+  /**
+   * Sees every upstream chunk before the client does and returns what goes on: the chunk, a
+   * rewritten one, or null to hold it back. Throwing {@link EndGeneration} stops the generation
+   * upstream and ends the reply with its finish reason.
+   */
+  default @Nullable Chunk onChunk(Exchange exchange, Chunk chunk) {
+    return chunk;
+  }
+
+  /**
+   * The upstream completed: a last chunk to deliver before the end (text held back), or null. May
+   * throw {@link EndGeneration} like {@link #onChunk}.
+   */
+  default @Nullable Chunk beforeEnd(Exchange exchange) {
+    return null;
+  }
 
   /** Called exactly once for every exchange this stage admitted, however it ended. */
   default void finish(Exchange exchange, Outcome outcome) {}

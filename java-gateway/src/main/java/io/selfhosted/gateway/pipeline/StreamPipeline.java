@@ -1,12 +1,16 @@
 package io.selfhosted.gateway.pipeline;
 
 import io.selfhosted.gateway.system.ApiException;
+import io.selfhosted.gateway.upstream.ChatCall;
 import io.selfhosted.gateway.upstream.Chunk;
 import io.selfhosted.gateway.upstream.UpstreamError;
 import io.selfhosted.gateway.upstream.UpstreamListener;
 import io.selfhosted.gateway.upstream.UpstreamStreams;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -28,11 +32,20 @@ public class StreamPipeline {
   private final List<Stage> stages;
   private final UpstreamStreams upstream;
   private final StreamMetrics metrics;
+  private final Fallbacks fallbacks;
+  private final DegradationLog degradations;
 
-  public StreamPipeline(List<Stage> stages, UpstreamStreams upstream, StreamMetrics metrics) {
+  public StreamPipeline(
+      List<Stage> stages,
+      UpstreamStreams upstream,
+      StreamMetrics metrics,
+      Fallbacks fallbacks,
+      DegradationLog degradations) {
     this.stages = List.copyOf(stages);
     this.upstream = upstream;
     this.metrics = metrics;
+    this.fallbacks = fallbacks;
+    this.degradations = degradations;
   }
 
   /** Runs every admission stage; throws the first refusal after undoing the stages before it. */
@@ -59,6 +72,9 @@ public class StreamPipeline {
         throw refused;
       }
       admitted.add(stage);
+      if (exchange.localReply() != null) {
+        break; // answered by the gateway: nothing after this stage applies
+      }
     }
     metrics.admission(start, true);
     return new Run(exchange, admitted);
@@ -83,8 +99,10 @@ public class StreamPipeline {
     private final Exchange exchange;
     private final List<Stage> admitted;
     private final AtomicBoolean ended = new AtomicBoolean();
+    private final Set<String> triedModels = new HashSet<>();
     private volatile Delivery delivery;
     private volatile UpstreamStreams.Handle handle;
+    private volatile boolean opened;
     private int contentChunks;
     private @Nullable Chunk.Usage usage;
     private @Nullable String finishReason;
@@ -94,18 +112,31 @@ public class StreamPipeline {
       this.admitted = admitted;
     }
 
-    /** Sends the call upstream; the delivery gets every event from here on. */
+    /** Sends the call upstream (or answers locally); the delivery gets every event from here on. */
     public void start(Delivery target) {
       this.delivery = target;
       if (ended.get()) {
         return;
       }
       metrics.started();
+      String local = exchange.localReply();
+      if (local != null) {
+        answerLocally(local);
+      } else {
+        attempt(exchange.call());
+      }
+    }
+
+    /** One upstream call; a fallback makes another from inside its error callback. */
+    private void attempt(ChatCall call) {
+      triedModels.add(call.upstreamModel());
       exchange.upstreamSent(System.nanoTime());
-      UpstreamStreams.Handle opened = upstream.open(exchange.call(), exchange.requestId(), this);
-      this.handle = opened;
+      UpstreamStreams.Handle prepared =
+          upstream.prepare(call, exchange.requestId(), this, exchange.wholeReply());
+      this.handle = prepared;
+      prepared.start();
       if (ended.get()) {
-        opened.cancel(); // cancelled while the call was being opened
+        prepared.cancel(); // cancelled while the call was being opened
       }
     }
 
@@ -129,7 +160,20 @@ public class StreamPipeline {
     @Override
     public void onOpen(String replica) {
       exchange.replica(replica);
-      delivery.open(exchange);
+      open();
+    }
+
+    private void open() {
+      if (!opened) {
+        opened = true;
+        delivery.open(exchange);
+      }
+    }
+
+    @Override
+    public void onFailover(String failedReplica, UpstreamError error) {
+      exchange.degrade("replica_failover");
+      degradations.record(exchange, "fallback", "replica_failover", failedReplica);
     }
 
     @Override
@@ -141,23 +185,59 @@ public class StreamPipeline {
       if (chunk.finishReason() != null) {
         finishReason = chunk.finishReason();
       }
-      boolean content = !chunk.text().isEmpty();
-      if (content) {
+      if (!chunk.text().isEmpty()) {
         contentChunks++;
       }
-      for (Stage stage : admitted) {
-        stage.onChunk(exchange, chunk);
+      Chunk relayed = chunk;
+      try {
+        for (Stage stage : admitted) {
+          relayed = stage.onChunk(exchange, relayed);
+          if (relayed == null) {
+            return;
+          }
+        }
+      } catch (EndGeneration stop) {
+        stopEarly(stop);
+        return;
       }
+      deliver(relayed, arrived);
+    }
+
+    private void deliver(Chunk chunk, long arrived) {
       delivery.chunk(exchange, chunk);
-      if (content && exchange.firstTokenNanos() == 0) {
+      if (!chunk.text().isEmpty() && exchange.firstTokenNanos() == 0) {
         long relayed = System.nanoTime();
         exchange.firstToken(relayed);
         metrics.firstToken(exchange.startNanos(), exchange.upstreamSentNanos(), arrived, relayed);
       }
     }
 
+    /** A stage ended the reply (a content check): stop upstream, end with its finish reason. */
+    private void stopEarly(EndGeneration stop) {
+      UpstreamStreams.Handle current = handle;
+      if (current != null) {
+        current.cancel();
+      }
+      if (ended.get()) {
+        return;
+      }
+      delivery.chunk(exchange, Chunk.of(chunkId(), "", stop.finishReason()));
+      end(Outcome.Status.COMPLETED, stop.finishReason(), null);
+    }
+
     @Override
     public void onComplete() {
+      try {
+        for (Stage stage : admitted) {
+          Chunk last = stage.beforeEnd(exchange);
+          if (last != null) {
+            deliver(last, System.nanoTime());
+          }
+        }
+      } catch (EndGeneration stop) {
+        stopEarly(stop);
+        return;
+      }
       end(Outcome.Status.COMPLETED, finishReason == null ? "stop" : finishReason, null);
     }
 
@@ -168,7 +248,47 @@ public class StreamPipeline {
           exchange.requestId(),
           error.kind(),
           afterFirstChunk ? "after the first token" : "before the first token");
+      if (!afterFirstChunk && error.unavailable() && !ended.get() && fallBack(error)) {
+        return;
+      }
       end(Outcome.Status.FAILED, "error", UpstreamFailures.toApiException(error));
+    }
+
+    /** The next step of the fallback chain, if there is one left. */
+    private boolean fallBack(UpstreamError error) {
+      Optional<Fallbacks.Fallback> next = fallbacks.next(exchange, triedModels);
+      if (next.isPresent()) {
+        exchange.degrade("fallback_model");
+        degradations.record(
+            exchange,
+            "fallback",
+            "fallback_model",
+            error.message() + "; answering with " + next.get().model());
+        attempt(next.get().call());
+        return true;
+      }
+      String reply = fallbacks.reply();
+      if (reply != null) {
+        exchange.degrade("fallback_reply");
+        degradations.record(exchange, "fallback", "fallback_reply", error.message());
+        answerLocally(reply);
+        return true;
+      }
+      return false;
+    }
+
+    /** The gateway's own reply, delivered like a one-chunk stream; nothing was generated. */
+    private void answerLocally(String text) {
+      usage = new Chunk.Usage(0, 0);
+      open();
+      Chunk reply = Chunk.of(chunkId(), text, "stop");
+      finishReason = "stop";
+      deliver(reply, System.nanoTime());
+      end(Outcome.Status.COMPLETED, "stop", null);
+    }
+
+    private String chunkId() {
+      return "chatcmpl-" + exchange.requestId();
     }
 
     private void end(Outcome.Status status, String reason, @Nullable ApiException error) {

@@ -14,7 +14,7 @@ public final class UpstreamFailures {
       case TIMEOUT ->
           new ApiException(
               HttpStatus.GATEWAY_TIMEOUT, error.type(), error.code(), null, error.message());
-      case NO_REPLICA ->
+      case NO_REPLICA, MODEL_UNAVAILABLE ->
           new ApiException(
               HttpStatus.SERVICE_UNAVAILABLE,
               error.type(),

@@ -21,6 +21,16 @@ public record ChatCall(
     stop = stop == null ? List.of() : List.copyOf(stop);
   }
 
+  /** The same call for another upstream model, with another max_tokens. */
+  public ChatCall withModel(String model, int maxTokens) {
+    return new ChatCall(model, messages, maxTokens, temperature, topP, stop, seed, ignoreEos);
+  }
+
+  /** The same call with at most {@code cap} new tokens. */
+  public ChatCall withMaxTokens(int cap) {
+    return withModel(upstreamModel, Math.min(maxTokens, cap));
+  }
+
   /** One chat message. */
   public record Message(String role, String content) {}
 }

@@ -68,6 +68,14 @@ public class ModelServiceClient implements DisposableBean {
     return eventSources.newEventSource(request, listener);
   }
 
+  /** A non-streaming chat completion (streaming switched off); enqueue it to run. */
+  Call complete(Replica replica, byte[] body, String requestId) {
+    return client.newCall(
+        request(replica, "/v1/chat/completions", requestId)
+            .post(RequestBody.create(body, JSON))
+            .build());
+  }
+
   /** Readiness probe with a short deadline, so a hung replica cannot stall health checks. */
   Call readiness(Replica replica) {
     return client

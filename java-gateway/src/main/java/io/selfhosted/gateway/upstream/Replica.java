@@ -3,12 +3,11 @@ package io.selfhosted.gateway.upstream;
 import java.util.concurrent.atomic.AtomicInteger;
 import okhttp3.HttpUrl;
 
-/** One model-service instance with its balancing and health state. */
+/** One model-service instance with its balancing and readiness state. */
 public final class Replica {
 
   private final HttpUrl baseUrl;
   private final AtomicInteger outstanding = new AtomicInteger();
-  private final AtomicInteger consecutiveFailures = new AtomicInteger();
   private volatile boolean healthy = true;
 
   Replica(HttpUrl baseUrl) {
@@ -47,24 +46,8 @@ public final class Replica {
     outstanding.decrementAndGet();
   }
 
-  /** A passive failure; returns true when it ejected the replica. */
-  boolean recordFailure(int ejectAfter) {
-    if (consecutiveFailures.incrementAndGet() >= ejectAfter && healthy) {
-      healthy = false;
-      return true;
-    }
-    return false;
-  }
-
-  void recordSuccess() {
-    consecutiveFailures.set(0);
-  }
-
   void markHealthy(boolean value) {
     healthy = value;
-    if (value) {
-      consecutiveFailures.set(0);
-    }
   }
 
   @Override

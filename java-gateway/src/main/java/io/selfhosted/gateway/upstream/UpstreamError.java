@@ -24,7 +24,32 @@ public record UpstreamError(
     /** An error reported inside an open stream. */
     IN_STREAM,
     /** Every replica is ejected or none is configured. */
-    NO_REPLICA
+    NO_REPLICA,
+    /** The model's circuit breaker is open: nothing was sent. */
+    MODEL_UNAVAILABLE
+  }
+
+  static UpstreamError modelUnavailable(String model, long retryAfterSeconds) {
+    return new UpstreamError(
+        Kind.MODEL_UNAVAILABLE,
+        0,
+        "the model '" + model + "' is unavailable right now",
+        "upstream_error",
+        "model_unavailable",
+        null,
+        Math.max(1, retryAfterSeconds));
+  }
+
+  /**
+   * True when the upstream could not serve the call at all (down, failing, overloaded), so that a
+   * fallback may answer instead; false for the caller's own mistakes.
+   */
+  public boolean unavailable() {
+    return switch (kind) {
+      case HTTP -> status >= 500;
+      case IN_STREAM -> !"invalid_request_error".equals(type);
+      default -> true;
+    };
   }
 
   static UpstreamError noReplica() {

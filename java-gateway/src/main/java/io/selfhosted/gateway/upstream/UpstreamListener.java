@@ -9,6 +9,9 @@ public interface UpstreamListener {
   /** A replica accepted the request (200 text/event-stream); called at most once. */
   default void onOpen(String replica) {}
 
+  /** A replica failed before the first token and the call moves on to another one. */
+  default void onFailover(String failedReplica, UpstreamError error) {}
+
   /** One {@code chat.completion.chunk} in arrival order. */
   void onChunk(Chunk chunk);
 

@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.upstream;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -14,8 +15,8 @@ import org.slf4j.LoggerFactory;
 import org.springframework.stereotype.Component;
 
 /**
- * The model-service replicas from GATEWAY_UPSTREAMS: least-outstanding-requests balancing and
- * passive ejection after consecutive failures.
+ * The model-service replicas from GATEWAY_UPSTREAMS: least-outstanding-requests balancing among
+ * those that are ready and whose circuit breaker lets the call through.
  */
 @Component
 public class UpstreamPool {
@@ -24,11 +25,11 @@ public class UpstreamPool {
 
   private final List<Replica> replicas;
   private final MeterRegistry meters;
-  private final int ejectAfter;
+  private final Breakers breakers;
 
-  public UpstreamPool(UpstreamProperties properties, MeterRegistry meters) {
+  public UpstreamPool(UpstreamProperties properties, Breakers breakers, MeterRegistry meters) {
     this.meters = meters;
-    this.ejectAfter = Math.max(1, properties.ejectAfterFailures());
+    this.breakers = breakers;
     List<Replica> list = new ArrayList<>();
     for (String url : properties.urls()) {
       HttpUrl parsed = HttpUrl.parse(url.trim());
@@ -37,8 +38,9 @@ public class UpstreamPool {
       }
       Replica replica = new Replica(parsed);
       list.add(replica);
+      breakers.replica(replica); // created up front, so metrics and the console see it at once
       Gauge.builder("gateway.upstream.up", replica, r -> r.isHealthy() ? 1 : 0)
-          .description("1 while the replica takes traffic, 0 while ejected")
+          .description("1 while the replica reports ready, 0 while it does not")
           .tag("replica", replica.name())
           .register(meters);
       Gauge.builder("gateway.upstream.outstanding", replica, Replica::outstanding)
@@ -53,16 +55,35 @@ public class UpstreamPool {
     return replicas;
   }
 
-  /** The least loaded healthy replica not yet tried; an ejected one when no healthy one is left. */
-  Optional<Replica> choose(Set<Replica> excluded) {
-    Comparator<Replica> byLoad = Comparator.comparingInt(Replica::outstanding);
-    Optional<Replica> healthy =
-        replicas.stream().filter(r -> r.isHealthy() && !excluded.contains(r)).min(byLoad);
-    if (healthy.isPresent()) {
-      return healthy;
+  /** A replica chosen for one attempt, holding its breaker's permission. */
+  record Choice(Replica replica, Breakers.Permit permit) {}
+
+  /**
+   * The least loaded ready replica not yet tried whose breaker permits the call; a replica that
+   * reports not ready is tried only when no ready one is left (health checks may lag), and a
+   * replica whose breaker is open never.
+   */
+  Optional<Choice> choose(Set<Replica> excluded) {
+    Comparator<Replica> order =
+        Comparator.comparing((Replica r) -> !r.isHealthy()).thenComparingInt(Replica::outstanding);
+    List<Replica> candidates =
+        replicas.stream().filter(r -> !excluded.contains(r)).sorted(order).toList();
+    for (Replica replica : candidates) {
+      CircuitBreaker breaker = breakers.replica(replica);
+      if (breaker.tryAcquirePermission()) {
+        return Optional.of(new Choice(replica, new Breakers.Permit(breaker)));
+      }
     }
-    // All remaining replicas are ejected: trying one beats refusing while health checks lag.
-    return replicas.stream().filter(r -> !excluded.contains(r)).min(byLoad);
+    return Optional.empty();
+  }
+
+  /** Whether any replica not yet tried could take a call now (its breaker is not open). */
+  boolean anyLeft(Set<Replica> excluded) {
+    return replicas.stream()
+        .anyMatch(
+            r ->
+                !excluded.contains(r)
+                    && breakers.replica(r).getState() != CircuitBreaker.State.OPEN);
   }
 
   void recordFailure(Replica replica, UpstreamError error) {
@@ -72,14 +93,11 @@ public class UpstreamPool {
         .tag("kind", error.kind().name().toLowerCase())
         .register(meters)
         .increment();
-    if (error.retryable() && replica.recordFailure(ejectAfter)) {
-      log.warn("upstream {} ejected after {} consecutive failures", replica, ejectAfter);
-    }
   }
 
   void setHealth(Replica replica, boolean healthy) {
     if (replica.isHealthy() != healthy) {
-      log.info("upstream {} is now {}", replica, healthy ? "in rotation" : "ejected");
+      log.info("upstream {} is now {}", replica, healthy ? "ready" : "not ready");
     }
     replica.markHealthy(healthy);
   }

@@ -13,5 +13,4 @@ public record UpstreamProperties(
     @DefaultValue("5s") Duration connectTimeout,
     @DefaultValue("30s") Duration readTimeout,
     @DefaultValue("5s") Duration healthInterval,
-    @DefaultValue("3") int ejectAfterFailures,
     @DefaultValue("10000") int maxConcurrentStreams) {}

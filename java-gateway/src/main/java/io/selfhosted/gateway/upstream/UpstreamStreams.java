@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.upstream;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
@@ -7,6 +8,8 @@ import java.util.HashSet;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import okhttp3.Call;
+import okhttp3.Callback;
 import okhttp3.Response;
 import okhttp3.ResponseBody;
 import okhttp3.sse.EventSource;
@@ -19,7 +22,8 @@ import org.springframework.stereotype.Component;
 
 /**
  * Streams chat completions from the pool with failover: connection errors and 5xx are retried on
- * another replica, but only before the first chunk was delivered.
+ * another replica, but only before the first chunk was delivered. Every call passes the model's
+ * circuit breaker and every attempt its replica's.
  */
 @Component
 public class UpstreamStreams {
@@ -29,18 +33,24 @@ public class UpstreamStreams {
   private final UpstreamPool pool;
   private final ModelServiceClient client;
   private final UpstreamWire wire;
+  private final Breakers breakers;
 
-  public UpstreamStreams(UpstreamPool pool, ModelServiceClient client, UpstreamWire wire) {
+  public UpstreamStreams(
+      UpstreamPool pool, ModelServiceClient client, UpstreamWire wire, Breakers breakers) {
     this.pool = pool;
     this.client = client;
     this.wire = wire;
+    this.breakers = breakers;
   }
 
-  /** Starts streaming {@code call}; the returned handle cancels it. */
-  public Handle open(ChatCall call, String requestId, UpstreamListener listener) {
-    Handle handle = new Handle(wire.body(call), requestId, listener);
-    handle.next();
-    return handle;
+  /**
+   * A stream of {@code call}, not started yet: keep the handle, then {@link Handle#start()} it
+   * (callbacks may come before start returns).
+   *
+   * @param whole ask the upstream for one whole reply, delivered as one chunk (streaming off)
+   */
+  public Handle prepare(ChatCall call, String requestId, UpstreamListener listener, boolean whole) {
+    return new Handle(call, wire.body(call, !whole), requestId, listener, whole);
   }
 
   /**
@@ -48,28 +58,59 @@ public class UpstreamStreams {
    * adapter, so callbacks never interleave.
    */
   public final class Handle {
+    private final ChatCall call;
     private final byte[] body;
     private final String requestId;
     private final UpstreamListener listener;
+    private final boolean whole;
     private final Set<Replica> tried = new HashSet<>();
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile boolean opened;
     private volatile boolean chunkDelivered;
-    private volatile @Nullable EventSource current;
+    private volatile @Nullable Runnable cancelCurrent;
     private volatile @Nullable Replica currentReplica;
+    private volatile @Nullable Breakers.Permit modelPermit;
 
-    private Handle(byte[] body, String requestId, UpstreamListener listener) {
+    private Handle(
+        ChatCall call, byte[] body, String requestId, UpstreamListener listener, boolean whole) {
+      this.call = call;
       this.body = body;
       this.requestId = requestId;
       this.listener = listener;
+      this.whole = whole;
+    }
+
+    /** Sends the call, unless the model's breaker is open (then the listener hears so). */
+    public void start() {
+      if (finished.get()) {
+        return;
+      }
+      CircuitBreaker breaker = breakers.model(call.upstreamModel());
+      if (!breaker.tryAcquirePermission()) {
+        long retryAfter =
+            breaker.getCircuitBreakerConfig().getWaitIntervalFunctionInOpenState().apply(1) / 1000;
+        fail(UpstreamError.modelUnavailable(call.upstreamModel(), retryAfter));
+        return;
+      }
+      Breakers.Permit permit = new Breakers.Permit(breaker);
+      modelPermit = permit;
+      if (finished.get()) {
+        permit.release(); // cancelled meanwhile
+        return;
+      }
+      next();
     }
 
     /** Stops the upstream generation; no callback follows. */
     public void cancel() {
       if (finished.compareAndSet(false, true)) {
-        EventSource source = current;
-        if (source != null) {
-          source.cancel();
+        Breakers.Permit permit = modelPermit;
+        if (permit != null) {
+          permit.release();
+        }
+        Runnable stop = cancelCurrent;
+        if (stop != null) {
+          stop.run();
         }
       }
     }
@@ -81,111 +122,105 @@ public class UpstreamStreams {
     }
 
     private synchronized void next() {
-      Optional<Replica> replica = pool.choose(tried);
-      if (replica.isEmpty()) {
+      Optional<UpstreamPool.Choice> choice = pool.choose(tried);
+      if (choice.isEmpty()) {
         fail(UpstreamError.noReplica());
         return;
       }
-      Replica chosen = replica.get();
+      Replica chosen = choice.get().replica();
       tried.add(chosen);
       chosen.acquire();
       currentReplica = chosen;
-      current = client.openStream(chosen, body, requestId, new Attempt(chosen));
+      Attempt attempt = new Attempt(chosen, choice.get().permit());
+      if (whole) {
+        Call pending = client.complete(chosen, body, requestId);
+        cancelCurrent = () -> attempt.abandon(pending::cancel);
+        pending.enqueue(attempt.whole());
+      } else {
+        EventSource source = client.openStream(chosen, body, requestId, attempt.streamed());
+        cancelCurrent = () -> attempt.abandon(source::cancel);
+      }
       if (finished.get()) {
-        current.cancel();
+        cancelCurrent.run();
       }
     }
 
     private void fail(UpstreamError error) {
       if (finished.compareAndSet(false, true)) {
+        Breakers.Permit permit = modelPermit;
+        if (permit != null) {
+          permit.failure(error);
+        }
         listener.onError(error, chunkDelivered);
       }
     }
 
-    /** The okhttp-sse listener adapter for one attempt on one replica. */
-    private final class Attempt extends EventSourceListener {
+    /** One try on one replica, streamed or whole, with that replica's breaker permission. */
+    private final class Attempt {
       private final Replica replica;
+      private final Breakers.Permit permit;
       private final AtomicBoolean released = new AtomicBoolean();
       private boolean done;
 
-      Attempt(Replica replica) {
+      Attempt(Replica replica, Breakers.Permit permit) {
         this.replica = replica;
+        this.permit = permit;
       }
 
-      @Override
-      public void onOpen(EventSource eventSource, Response response) {
+      private void opened() {
         if (!finished.get() && !opened) {
           opened = true;
-          withRequestId(() -> listener.onOpen(replica.name()));
+          listener.onOpen(replica.name());
         }
       }
 
-      @Override
-      public void onEvent(EventSource eventSource, String id, String type, String data) {
+      private void chunk(UpstreamWire.Parsed parsed, Runnable stop) {
         if (finished.get() || done) {
           return;
         }
-        if ("[DONE]".equals(data.trim())) {
-          done = true;
-          release();
-          replica.recordSuccess();
-          if (finished.compareAndSet(false, true)) {
-            withRequestId(listener::onComplete);
-          }
+        if (parsed.error() != null) {
+          failed(parsed.error());
+          stop.run();
           return;
         }
-        UpstreamWire.Parsed parsed = wire.parse(data);
-        if (parsed.error() != null) {
-          withRequestId(() -> failed(parsed.error()));
-          eventSource.cancel();
-          return;
+        if (!chunkDelivered) {
+          permit.success();
+          Breakers.Permit model = modelPermit;
+          if (model != null) {
+            model.success();
+          }
         }
         chunkDelivered = true;
-        withRequestId(() -> listener.onChunk(parsed.chunk()));
+        listener.onChunk(parsed.chunk());
       }
 
-      @Override
-      public void onClosed(EventSource eventSource) {
-        if (!done) {
-          withRequestId(
-              () -> failed(UpstreamError.connection("the model service closed the stream early")));
-        }
-      }
-
-      @Override
-      public void onFailure(
-          EventSource eventSource, @Nullable Throwable t, @Nullable Response response) {
+      private void completed() {
         if (done) {
           return;
         }
-        UpstreamError error;
-        if (response != null && !response.isSuccessful()) {
-          error = wire.httpError(response, bodyOf(response));
-        } else if (t instanceof SocketTimeoutException
-            || (t instanceof InterruptedIOException && "timeout".equals(t.getMessage()))) {
-          error = UpstreamError.timeout();
-        } else if (response != null && t instanceof IllegalStateException) {
-          error =
-              new UpstreamError(
-                  UpstreamError.Kind.HTTP,
-                  502,
-                  "the model service did not answer with an event stream",
-                  "upstream_error",
-                  "upstream_protocol_error",
-                  null,
-                  null);
-        } else {
-          error = UpstreamError.connection("the model service is unreachable or reset the stream");
+        done = true;
+        release();
+        permit.success();
+        if (finished.compareAndSet(false, true)) {
+          Breakers.Permit model = modelPermit;
+          if (model != null) {
+            model.success();
+          }
+          listener.onComplete();
         }
-        withRequestId(() -> failed(error));
       }
 
       private void failed(UpstreamError error) {
+        if (done) {
+          return;
+        }
         done = true;
         release();
         if (finished.get()) {
-          return; // cancelled by the caller: not a replica failure
+          permit.release(); // cancelled by the caller: not a replica failure
+          return;
         }
+        permit.failure(error);
         pool.recordFailure(replica, error);
         log.warn(
             "upstream {} failed: {} ({}){}",
@@ -193,11 +228,19 @@ public class UpstreamStreams {
             error.message(),
             error.kind(),
             chunkDelivered ? " after the first token" : "");
-        if (!chunkDelivered && error.retryable() && pool.choose(tried).isPresent()) {
+        if (!chunkDelivered && error.retryable() && pool.anyLeft(tried)) {
+          listener.onFailover(replica.name(), error);
           next();
         } else {
           fail(error);
         }
+      }
+
+      /** The caller cancelled: stop the transfer and give back the slot and the permission. */
+      void abandon(Runnable stop) {
+        stop.run();
+        release();
+        permit.release();
       }
 
       private void release() {
@@ -214,6 +257,97 @@ public class UpstreamStreams {
         } finally {
           MDC.remove("requestId");
         }
+      }
+
+      EventSourceListener streamed() {
+        return new EventSourceListener() {
+          @Override
+          public void onOpen(EventSource eventSource, Response response) {
+            withRequestId(Attempt.this::opened);
+          }
+
+          @Override
+          public void onEvent(EventSource eventSource, String id, String type, String data) {
+            if (finished.get() || done) {
+              return;
+            }
+            if ("[DONE]".equals(data.trim())) {
+              withRequestId(Attempt.this::completed);
+              return;
+            }
+            UpstreamWire.Parsed parsed = wire.parse(data);
+            withRequestId(() -> chunk(parsed, eventSource::cancel));
+          }
+
+          @Override
+          public void onClosed(EventSource eventSource) {
+            withRequestId(
+                () ->
+                    failed(UpstreamError.connection("the model service closed the stream early")));
+          }
+
+          @Override
+          public void onFailure(
+              EventSource eventSource, @Nullable Throwable t, @Nullable Response response) {
+            if (done) {
+              return;
+            }
+            UpstreamError error;
+            if (response != null && !response.isSuccessful()) {
+              error = wire.httpError(response, bodyOf(response));
+            } else if (response != null && t instanceof IllegalStateException) {
+              error =
+                  new UpstreamError(
+                      UpstreamError.Kind.HTTP,
+                      502,
+                      "the model service did not answer with an event stream",
+                      "upstream_error",
+                      "upstream_protocol_error",
+                      null,
+                      null);
+            } else {
+              error = transportError(t);
+            }
+            withRequestId(() -> failed(error));
+          }
+        };
+      }
+
+      Callback whole() {
+        return new Callback() {
+          @Override
+          public void onResponse(Call call, Response response) {
+            try (response) {
+              if (!response.isSuccessful()) {
+                UpstreamError error = wire.httpError(response, bodyOf(response));
+                withRequestId(() -> failed(error));
+                return;
+              }
+              UpstreamWire.Parsed[] chunks = wire.wholeReply(bodyOf(response));
+              withRequestId(
+                  () -> {
+                    opened();
+                    for (UpstreamWire.Parsed parsed : chunks) {
+                      chunk(parsed, () -> {});
+                    }
+                    completed();
+                  });
+            }
+          }
+
+          @Override
+          public void onFailure(Call call, IOException e) {
+            withRequestId(() -> failed(transportError(e)));
+          }
+        };
+      }
+
+      private static UpstreamError transportError(@Nullable Throwable t) {
+        if (t instanceof SocketTimeoutException
+            || (t instanceof InterruptedIOException && "timeout".equals(t.getMessage()))) {
+          return UpstreamError.timeout();
+        }
+        return UpstreamError.connection("the model service is unreachable or reset the stream");
       }
 
       private @Nullable String bodyOf(Response response) {

@@ -24,17 +24,19 @@ public class UpstreamWire {
 
   /**
    * The request body, serialized once for every attempt: a streaming request that always asks for
-   * usage, which limits and accounting need.
+   * usage, which limits and accounting need, or a request for one whole reply.
    */
-  byte[] body(ChatCall call) {
+  byte[] body(ChatCall call, boolean stream) {
     ObjectNode body = mapper.createObjectNode();
     body.put("model", call.upstreamModel());
     ArrayNode messages = body.putArray("messages");
     for (ChatCall.Message message : call.messages()) {
       messages.addObject().put("role", message.role()).put("content", message.content());
     }
-    body.put("stream", true);
-    body.putObject("stream_options").put("include_usage", true);
+    body.put("stream", stream);
+    if (stream) {
+      body.putObject("stream_options").put("include_usage", true);
+    }
     body.put("max_tokens", call.maxTokens());
     body.put("temperature", call.temperature());
     body.put("top_p", call.topP());
@@ -91,6 +93,50 @@ public class UpstreamWire {
     }
     return new Parsed(
         new Chunk(chunk, content.isTextual() ? content.asText() : "", finish, usage), null);
+  }
+
+  /**
+   * A whole {@code chat.completion} as the chunks a stream of it would have carried: one with the
+   * content and finish reason, one with the usage.
+   */
+  Parsed[] wholeReply(@Nullable String body) {
+    JsonNode node;
+    try {
+      node = body == null ? null : mapper.readTree(body);
+    } catch (IOException e) {
+      node = null;
+    }
+    JsonNode choice = node == null ? null : node.path("choices").path(0);
+    if (choice == null || !choice.path("message").isObject()) {
+      return new Parsed[] {
+        new Parsed(null, protocolError("the model service sent an unreadable reply"))
+      };
+    }
+    ObjectNode content = chunkOf(node);
+    ObjectNode delta = content.putArray("choices").addObject().put("index", 0);
+    String text = choice.path("message").path("content").asText("");
+    delta.putObject("delta").put("role", "assistant").put("content", text);
+    JsonNode finish = choice.path("finish_reason");
+    if (finish.isTextual()) {
+      delta.put("finish_reason", finish.asText());
+    } else {
+      delta.putNull("finish_reason");
+    }
+    ObjectNode usage = chunkOf(node);
+    usage.putArray("choices");
+    usage.set("usage", node.path("usage").isObject() ? node.get("usage") : null);
+    return new Parsed[] {
+      parse(content.toString()), parse(usage.toString()),
+    };
+  }
+
+  private ObjectNode chunkOf(JsonNode reply) {
+    ObjectNode chunk = mapper.createObjectNode();
+    chunk.set("id", reply.path("id"));
+    chunk.put("object", "chat.completion.chunk");
+    chunk.set("created", reply.path("created"));
+    chunk.set("model", reply.path("model"));
+    return chunk;
   }
 
   /** A parsed event: a chunk or an error. */

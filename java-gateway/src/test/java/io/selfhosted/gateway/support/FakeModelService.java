@@ -145,6 +145,11 @@ public final class FakeModelService implements Closeable {
     return sse(body.toString());
   }
 
+  /** A complete stream whose first byte comes only after {@code millis} (a slow first token). */
+  public static MockResponse slow(long millis, String... deltas) {
+    return stream(deltas).newBuilder().headersDelay(millis, TimeUnit.MILLISECONDS).build();
+  }
+
   public static MockResponse sse(String body) {
     return new MockResponse.Builder()
         .addHeader("Content-Type", "text/event-stream")

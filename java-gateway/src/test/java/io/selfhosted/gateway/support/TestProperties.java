@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.support;
 
+import io.selfhosted.gateway.upstream.BreakerProperties;
 import io.selfhosted.gateway.upstream.UpstreamProperties;
 import java.time.Duration;
 import java.util.List;
@@ -16,7 +17,11 @@ public final class TestProperties {
         Duration.ofSeconds(2),
         Duration.ofSeconds(1),
         healthInterval,
-        2,
         10_000);
+  }
+
+  /** Breakers that open after two failed calls of the last four and probe again after 300 ms. */
+  public static BreakerProperties breakers() {
+    return new BreakerProperties(4, 2, 50, 80, Duration.ofSeconds(5), Duration.ofMillis(300), 1);
   }
 }

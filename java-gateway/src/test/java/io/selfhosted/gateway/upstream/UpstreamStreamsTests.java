@@ -42,6 +42,7 @@ class UpstreamStreamsTests {
   private UpstreamPool pool;
   private HealthChecks checks;
   private UpstreamStreams streams;
+  private Breakers breakers;
 
   private <T extends AutoCloseable> T track(T closeable) {
     closeables.add(closeable);
@@ -57,10 +58,18 @@ class UpstreamStreamsTests {
   private UpstreamPool poolWithoutWaiting(String... urls) {
     UpstreamProperties properties = TestProperties.upstreams(List.of(urls), Duration.ofHours(1));
     client = new ModelServiceClient(properties);
-    pool = new UpstreamPool(properties, new SimpleMeterRegistry());
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    breakers = new Breakers(TestProperties.breakers(), meters);
+    pool = new UpstreamPool(properties, breakers, meters);
     checks = new HealthChecks(pool, client, properties);
-    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()));
+    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
     return pool;
+  }
+
+  private UpstreamStreams.Handle open(ChatCall call, String requestId, Recorder recorder) {
+    UpstreamStreams.Handle handle = streams.prepare(call, requestId, recorder, false);
+    handle.start();
+    return handle;
   }
 
   @AfterEach
@@ -137,7 +146,7 @@ class UpstreamStreamsTests {
     pool(a.url());
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "req-1", recorder);
+    open(CALL, "req-1", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly(
@@ -156,7 +165,7 @@ class UpstreamStreamsTests {
   void sendsTheInternalTokenAndRequestId() throws Exception {
     pool(a.url());
     Recorder recorder = new Recorder();
-    streams.open(CALL, "req-42", recorder);
+    open(CALL, "req-42", recorder);
     recorder.untilEnd();
 
     RecordedRequest request = a.chatRequests().get(0);
@@ -171,7 +180,7 @@ class UpstreamStreamsTests {
     a.enqueue(FakeModelService.error(500, "server_error", "boom", "engine crashed"));
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).startsWith("open", "text:Hello").endsWith("complete");
     assertThat(a.chatRequestCount()).isEqualTo(1);
@@ -184,7 +193,7 @@ class UpstreamStreamsTests {
     a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).endsWith("complete");
     assertThat(b.chatRequestCount()).isEqualTo(1);
@@ -202,7 +211,7 @@ class UpstreamStreamsTests {
     deadReplica.markHealthy(true);
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).contains("text:Hello").endsWith("complete");
     assertThat(a.chatRequestCount()).isEqualTo(1);
@@ -216,7 +225,7 @@ class UpstreamStreamsTests {
     live.token("Hel").breakOff();
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     List<String> calls = recorder.untilEnd();
     assertThat(calls).containsExactly("open", "text:Hel", calls.get(2));
@@ -235,7 +244,7 @@ class UpstreamStreamsTests {
                 + "\"code\":\"oom\"}}\n\n"));
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly("open", "text:Hi", "error:IN_STREAM:0:after-first:out of memory");
@@ -249,7 +258,7 @@ class UpstreamStreamsTests {
             400, "invalid_request_error", "context_length_exceeded", "prompt is too long"));
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd())
         .containsExactly("error:HTTP:400:before-first:prompt is too long");
@@ -262,7 +271,7 @@ class UpstreamStreamsTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.take()).isEqualTo("open");
     for (String word : List.of("one", " two", " three")) {
@@ -280,7 +289,7 @@ class UpstreamStreamsTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
     assertThat(recorder.take()).isEqualTo("open");
 
     // The read timeout is 1 s here; 40 pings at 50 ms apart are twice that without a token.
@@ -298,7 +307,7 @@ class UpstreamStreamsTests {
     LiveStream live = new LiveStream();
     a.enqueue(live);
     Recorder recorder = new Recorder();
-    UpstreamStreams.Handle handle = streams.open(CALL, "r", recorder);
+    UpstreamStreams.Handle handle = open(CALL, "r", recorder);
     live.token("first");
     assertThat(recorder.take()).isEqualTo("open");
     assertThat(recorder.take()).isEqualTo("text:first");
@@ -317,11 +326,11 @@ class UpstreamStreamsTests {
     LiveStream busy = new LiveStream();
     a.enqueue(busy);
     Recorder first = new Recorder();
-    streams.open(CALL, "r1", first);
+    open(CALL, "r1", first);
     assertThat(busy.awaitStarted()).isTrue();
 
     Recorder second = new Recorder();
-    streams.open(CALL, "r2", second);
+    open(CALL, "r2", second);
 
     assertThat(second.untilEnd()).endsWith("complete");
     assertThat(b.chatRequestCount()).isEqualTo(1);
@@ -331,24 +340,75 @@ class UpstreamStreamsTests {
   }
 
   @Test
-  void ejectsAFailingReplicaAndReturnsItWhenReadyAgain() throws Exception {
+  void aReplicasBreakerOpensOnFailuresAndClosesAfterASuccessfulProbe() throws Exception {
     pool(a.url(), b.url());
     Replica replicaA = pool.replicas().get(0);
     for (int i = 0; i < 2; i++) {
       a.enqueue(FakeModelService.error(500, "server_error", "boom", "crash"));
       Recorder recorder = new Recorder();
-      streams.open(CALL, "r", recorder);
+      open(CALL, "r", recorder);
+      assertThat(recorder.untilEnd()).as("failed over to b").endsWith("complete");
+    }
+    assertThat(breakers.replica(replicaA).getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+
+    for (int i = 0; i < 3; i++) {
+      Recorder recorder = new Recorder();
+      open(CALL, "r", recorder);
       assertThat(recorder.untilEnd()).endsWith("complete");
     }
-    assertThat(replicaA.isHealthy()).isFalse();
+    assertThat(a.chatRequestCount()).as("an open breaker lets no call through").isEqualTo(2);
 
-    Recorder recorder = new Recorder();
-    streams.open(CALL, "r", recorder);
-    recorder.untilEnd();
-    assertThat(a.chatRequestCount()).as("an ejected replica gets no traffic").isEqualTo(2);
+    await()
+        .until(
+            () ->
+                breakers.replica(replicaA).getState()
+                    == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.HALF_OPEN);
+    Recorder probe = new Recorder();
+    open(CALL, "r", probe);
+    assertThat(probe.untilEnd()).endsWith("complete");
+    assertThat(a.chatRequestCount()).as("the half-open breaker sent a probe").isEqualTo(3);
+    assertThat(breakers.replica(replicaA).getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+  }
 
-    checks.checkAll();
-    await().until(replicaA::isHealthy);
+  @Test
+  void aModelWhoseBreakerIsOpenIsRefusedWithoutACall() throws Exception {
+    pool(a.url());
+    for (int i = 0; i < 2; i++) {
+      a.enqueue(FakeModelService.error(500, "server_error", "boom", "crash"));
+      Recorder recorder = new Recorder();
+      open(CALL, "r", recorder);
+      recorder.untilEnd();
+    }
+    Recorder refused = new Recorder();
+    open(CALL, "r", refused);
+    assertThat(refused.untilEnd()).singleElement().asString().startsWith("error:MODEL_UNAVAILABLE");
+    assertThat(refused.error.retryAfterSeconds()).isPositive();
+    assertThat(a.chatRequestCount()).isEqualTo(2);
+  }
+
+  @Test
+  void aSlowFirstTokenOpensTheBreaker() throws Exception {
+    poolWithoutWaiting(a.url());
+    breakers =
+        new Breakers(
+            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(100), Duration.ofSeconds(30), 1),
+            new SimpleMeterRegistry());
+    pool =
+        new UpstreamPool(
+            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
+            breakers,
+            new SimpleMeterRegistry());
+    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    for (int i = 0; i < 2; i++) {
+      a.enqueue(FakeModelService.slow(300, "slow"));
+      Recorder recorder = new Recorder();
+      open(CALL, "r", recorder);
+      assertThat(recorder.untilEnd()).endsWith("complete");
+    }
+    assertThat(breakers.model("demo-model").getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
   }
 
   @Test
@@ -360,7 +420,7 @@ class UpstreamStreamsTests {
 
     await().until(() -> !pool.replicas().get(0).isHealthy());
     Recorder recorder = new Recorder();
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
     assertThat(recorder.untilEnd()).endsWith("complete");
     assertThat(a.chatRequestCount()).isZero();
   }
@@ -371,7 +431,7 @@ class UpstreamStreamsTests {
     a.enqueue(FakeModelService.stream("late").newBuilder().bodyDelay(10, TimeUnit.SECONDS).build());
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).last().asString().startsWith("error:TIMEOUT");
     assertThat(UpstreamFailures.toApiException(recorder.error).status().value()).isEqualTo(504);
@@ -383,7 +443,7 @@ class UpstreamStreamsTests {
     a.enqueue(FakeModelService.error(503, "overloaded", "queue_full", "queue is full"));
     Recorder recorder = new Recorder();
 
-    streams.open(CALL, "r", recorder);
+    open(CALL, "r", recorder);
 
     assertThat(recorder.untilEnd()).last().asString().startsWith("error:HTTP:503");
     ApiException client = UpstreamFailures.toApiException(recorder.error);

@@ -1,8 +1,9 @@
-package io.selfhosted.gateway.chat;
+package io.selfhosted.gateway.models;
 
 import java.util.List;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
+import org.springframework.lang.Nullable;
 
 /** The models clients may name, each mapped to an upstream model with defaults and limits. */
 @ConfigurationProperties("gateway.models")
@@ -19,11 +20,17 @@ public record ModelProperties(List<ModelProfile> profiles) {
                     256,
                     1024,
                     0.7,
-                    0.9))
+                    0.9,
+                    null))
             : List.copyOf(profiles);
   }
 
-  /** A model as clients name it, mapped to an upstream model with defaults and limits. */
+  /**
+   * A model as clients name it, mapped to an upstream model with defaults and limits.
+   *
+   * @param fallbackModel the profile that answers while this model is unavailable (its breaker is
+   *     open or no replica can serve it); none when null
+   */
   public record ModelProfile(
       String name,
       String upstreamModel,
@@ -31,5 +38,6 @@ public record ModelProperties(List<ModelProfile> profiles) {
       @DefaultValue("256") int defaultMaxTokens,
       @DefaultValue("1024") int maxMaxTokens,
       @DefaultValue("0.7") double defaultTemperature,
-      @DefaultValue("0.9") double defaultTopP) {}
+      @DefaultValue("0.9") double defaultTopP,
+      @Nullable String fallbackModel) {}
 }

@@ -1,0 +1,160 @@
+package io.selfhosted.gateway.upstream;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
+import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetrics;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.stereotype.Component;
+
+/**
+ * A Resilience4j circuit breaker per replica and per upstream model. Each opens on the rate of
+ * failed calls and on the rate of calls whose first token came too late, refuses calls while open,
+ * and lets a few probes through once {@code open-for} has passed.
+ *
+ * <p>A call is one stream: it succeeds at its first token (its duration is the time to first
+ * token), fails on a connection, timeout or server error, and is not counted when the client
+ * cancelled it or the replica was only busy (503).
+ */
+@Component
+public class Breakers {
+
+  private static final Logger log = LoggerFactory.getLogger(Breakers.class);
+  private static final String REPLICA = "replica:";
+  private static final String MODEL = "model:";
+
+  private final CircuitBreakerRegistry registry;
+
+  public Breakers(BreakerProperties properties, MeterRegistry meters) {
+    CircuitBreakerConfig config =
+        CircuitBreakerConfig.custom()
+            .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+            .slidingWindowSize(Math.max(1, properties.window()))
+            .minimumNumberOfCalls(Math.max(1, properties.minimumCalls()))
+            .failureRateThreshold(properties.failureRate())
+            .slowCallRateThreshold(properties.slowRate())
+            .slowCallDurationThreshold(properties.slowFirstToken())
+            .waitDurationInOpenState(properties.openFor())
+            .permittedNumberOfCallsInHalfOpenState(Math.max(1, properties.halfOpenCalls()))
+            .automaticTransitionFromOpenToHalfOpenEnabled(true)
+            .build();
+    this.registry = CircuitBreakerRegistry.of(config);
+    registry
+        .getEventPublisher()
+        .onEntryAdded(
+            added -> {
+              CircuitBreaker breaker = added.getAddedEntry();
+              Counter.Builder transitions =
+                  Counter.builder("gateway.degradation.decisions")
+                      .description("degradation decisions by kind and outcome")
+                      .tag("kind", "breaker");
+              breaker
+                  .getEventPublisher()
+                  .onStateTransition(
+                      event -> {
+                        CircuitBreaker.StateTransition change = event.getStateTransition();
+                        log.warn(
+                            "degradation: breaker {} {} -> {} ({})",
+                            breaker.getName(),
+                            change.getFromState(),
+                            change.getToState(),
+                            describe(breaker));
+                        transitions
+                            .tag("decision", change.getToState().name().toLowerCase())
+                            .register(meters)
+                            .increment();
+                      });
+            });
+    TaggedCircuitBreakerMetrics.ofCircuitBreakerRegistry(registry).bindTo(meters);
+  }
+
+  private static String describe(CircuitBreaker breaker) {
+    CircuitBreaker.Metrics metrics = breaker.getMetrics();
+    return String.format(
+        "failure rate %.0f%%, slow rate %.0f%% of %d calls",
+        Math.max(0, metrics.getFailureRate()),
+        Math.max(0, metrics.getSlowCallRate()),
+        metrics.getNumberOfBufferedCalls());
+  }
+
+  public CircuitBreaker replica(Replica replica) {
+    return registry.circuitBreaker(REPLICA + replica.name());
+  }
+
+  public CircuitBreaker model(String upstreamModel) {
+    return registry.circuitBreaker(MODEL + upstreamModel);
+  }
+
+  /** Every breaker created so far, by name. */
+  public List<CircuitBreaker> all() {
+    return registry.getAllCircuitBreakers().stream()
+        .sorted(Comparator.comparing(CircuitBreaker::getName))
+        .toList();
+  }
+
+  /** One call's permission, recorded exactly once: success, failure, or given back. */
+  static final class Permit {
+    private final CircuitBreaker breaker;
+    private final long startNanos = System.nanoTime();
+    private boolean settled;
+
+    Permit(CircuitBreaker breaker) {
+      this.breaker = breaker;
+    }
+
+    /** The first token arrived (or the call completed without one). */
+    synchronized void success() {
+      if (!settled) {
+        settled = true;
+        breaker.onSuccess(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+      }
+    }
+
+    synchronized void failure(UpstreamError error) {
+      if (settled) {
+        // A stream that failed after its first token: counted as a failure of its own.
+        if (counts(error)) {
+          breaker.onError(0, TimeUnit.NANOSECONDS, new UpstreamFailure(error));
+        }
+        return;
+      }
+      settled = true;
+      if (counts(error)) {
+        breaker.onError(
+            System.nanoTime() - startNanos, TimeUnit.NANOSECONDS, new UpstreamFailure(error));
+      } else {
+        breaker.releasePermission();
+      }
+    }
+
+    /** The caller cancelled: not the upstream's fault. */
+    synchronized void release() {
+      if (!settled) {
+        settled = true;
+        breaker.releasePermission();
+      }
+    }
+
+    /** Busy (503) or the client's own mistake (4xx) says nothing about the upstream's health. */
+    private static boolean counts(UpstreamError error) {
+      return switch (error.kind()) {
+        case CONNECTION, TIMEOUT, IN_STREAM, NO_REPLICA -> true;
+        case HTTP -> error.status() >= 500 && error.status() != 503;
+        case MODEL_UNAVAILABLE -> false;
+      };
+    }
+  }
+
+  /** The exception a breaker records for a failed call. */
+  static final class UpstreamFailure extends RuntimeException {
+    UpstreamFailure(UpstreamError error) {
+      super(error.kind() + ": " + error.message(), null, false, false);
+    }
+  }
+}
