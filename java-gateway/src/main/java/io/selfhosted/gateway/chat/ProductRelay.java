@@ -197,7 +197,10 @@ public class ProductRelay {
             .put("prompt_tokens", outcome.promptTokens())
             .put("completion_tokens", outcome.completionTokens())
             .put("total_tokens", outcome.totalTokens());
-        data.put("degraded", false);
+        data.put("degraded", exchange.degraded());
+        if (exchange.degraded()) {
+          data.put("degraded_reason", exchange.degradedReason());
+        }
         stream.end("finish", json(data));
       }
       log.info(

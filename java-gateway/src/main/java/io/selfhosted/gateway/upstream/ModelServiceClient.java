@@ -76,6 +76,15 @@ public class ModelServiceClient implements DisposableBean {
             .build());
   }
 
+  /** The replica's Prometheus metrics, with the same short deadline as the readiness probe. */
+  Call metrics(Replica replica) {
+    return client
+        .newBuilder()
+        .callTimeout(upstreamProbeTimeoutMillis(), TimeUnit.MILLISECONDS)
+        .build()
+        .newCall(request(replica, "/metrics", null).get().build());
+  }
+
   /** Readiness probe with a short deadline, so a hung replica cannot stall health checks. */
   Call readiness(Replica replica) {
     return client

@@ -41,12 +41,13 @@ public record UpstreamError(
   }
 
   /**
-   * True when the upstream could not serve the call at all (down, failing, overloaded), so that a
-   * fallback may answer instead; false for the caller's own mistakes.
+   * True when the upstream could not serve the call at all (down, failing, breaker open), so that a
+   * fallback may answer instead; false for the caller's own mistakes and for a busy service (503),
+   * whose client is better served by its Retry-After.
    */
   public boolean unavailable() {
     return switch (kind) {
-      case HTTP -> status >= 500;
+      case HTTP -> status >= 500 && status != 503;
       case IN_STREAM -> !"invalid_request_error".equals(type);
       default -> true;
     };

@@ -2,7 +2,11 @@ package io.selfhosted.gateway.usage;
 
 import java.time.Instant;
 
-/** One generation request as accounted: who, which model, how many tokens, how it ended. */
+/**
+ * One generation request as accounted: who, which model, how many tokens, how it ended.
+ *
+ * @param degraded the degradation reasons (maintenance, fallback_reply, ...), null when none
+ */
 public record UsageRecord(
     String requestId,
     String keyId,
@@ -15,6 +19,7 @@ public record UsageRecord(
     String status,
     String finishReason,
     String replica,
+    String degraded,
     Instant createdAt) {
 
   public int totalTokens() {

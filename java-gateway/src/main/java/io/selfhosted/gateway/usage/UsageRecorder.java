@@ -77,6 +77,7 @@ public class UsageRecorder implements Stage, DisposableBean {
             outcome.status().wireName(),
             outcome.finishReason(),
             outcome.replica(),
+            exchange.degradedReason(),
             Instant.now());
     pendingTokens
         .computeIfAbsent(record.keyId(), k -> new AtomicLong())

@@ -41,13 +41,14 @@ public class UsageRepository {
       long totalTokens,
       long completed,
       long cancelled,
-      long failed) {}
+      long failed,
+      long degraded) {}
 
   public void insertAll(List<UsageRecord> records) {
     template.batchUpdate(
         "INSERT INTO usage_records (request_id, key_id, model, surface, prompt_tokens,"
             + " completion_tokens, ttft_ms, duration_ms, status, finish_reason, replica,"
-            + " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            + " degraded, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         records,
         records.size(),
         (ps, r) -> {
@@ -66,7 +67,8 @@ public class UsageRepository {
           ps.setString(9, r.status());
           ps.setString(10, r.finishReason());
           ps.setString(11, r.replica());
-          ps.setObject(12, time(r.createdAt()));
+          ps.setString(12, r.degraded());
+          ps.setObject(13, time(r.createdAt()));
         });
   }
 
@@ -77,7 +79,8 @@ public class UsageRepository {
     params.add(limit);
     return jdbc.sql(
             "SELECT request_id, key_id, model, surface, prompt_tokens, completion_tokens, ttft_ms,"
-                + " duration_ms, status, finish_reason, replica, created_at FROM usage_records"
+                + " duration_ms, status, finish_reason, replica, degraded, created_at FROM"
+                + " usage_records"
                 + where
                 + " ORDER BY created_at DESC, id DESC LIMIT ?")
         .params(params)
@@ -100,7 +103,8 @@ public class UsageRepository {
             + " COALESCE(SUM(completion_tokens), 0) AS completion,"
             + " COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS completed,"
             + " COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled,"
-            + " COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed"
+            + " COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,"
+            + " COALESCE(SUM(CASE WHEN degraded IS NULL THEN 0 ELSE 1 END), 0) AS degraded"
             + " FROM usage_records"
             + where
             + (groupColumn == null ? "" : " GROUP BY " + groupColumn + " ORDER BY " + groupColumn);
@@ -116,7 +120,8 @@ public class UsageRepository {
                     rs.getLong("prompt") + rs.getLong("completion"),
                     rs.getLong("completed"),
                     rs.getLong("cancelled"),
-                    rs.getLong("failed")))
+                    rs.getLong("failed"),
+                    rs.getLong("degraded")))
         .list();
   }
 
@@ -170,6 +175,7 @@ public class UsageRepository {
         rs.getString("status"),
         rs.getString("finish_reason"),
         rs.getString("replica"),
+        rs.getString("degraded"),
         rs.getObject("created_at", OffsetDateTime.class).toInstant());
   }
 }

@@ -27,11 +27,16 @@ public final class FakeModelService implements Closeable {
   private final BlockingQueue<Function<RecordedRequest, MockResponse>> plans =
       new LinkedBlockingQueue<>();
   private final List<RecordedRequest> chatRequests = new CopyOnWriteArrayList<>();
-  private volatile Function<RecordedRequest, MockResponse> fallback =
-      r -> stream("Hello", ",", " world", "!");
+  private volatile Function<RecordedRequest, MockResponse> fallback = FakeModelService::hello;
   private volatile int readyStatus = 200;
+  private volatile String metrics = null;
 
   public FakeModelService() {
+    this(0);
+  }
+
+  /** A fake on a chosen port (0: any free one), so a test can bring one back where it was. */
+  public FakeModelService(int port) {
     server.setDispatcher(
         new Dispatcher() {
           @Override
@@ -39,6 +44,9 @@ public final class FakeModelService implements Closeable {
             String path = request.getUrl().encodedPath();
             if (path.equals("/ready")) {
               return new MockResponse.Builder().code(readyStatus).body("{}").build();
+            }
+            if (path.equals("/metrics") && metrics != null) {
+              return new MockResponse.Builder().body(metrics).build();
             }
             if (path.equals("/v1/chat/completions")) {
               chatRequests.add(request);
@@ -49,7 +57,7 @@ public final class FakeModelService implements Closeable {
           }
         });
     try {
-      server.start();
+      server.start(port);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -59,8 +67,9 @@ public final class FakeModelService implements Closeable {
   public void reset() {
     plans.clear();
     chatRequests.clear();
-    fallback = r -> stream("Hello", ",", " world", "!");
+    fallback = FakeModelService::hello;
     readyStatus = 200;
+    metrics = null;
   }
 
   public String url() {
@@ -91,6 +100,15 @@ public final class FakeModelService implements Closeable {
 
   public void setDefault(Function<RecordedRequest, MockResponse> answer) {
     this.fallback = answer;
+  }
+
+  /** What /metrics answers (Prometheus text); null: 404, as an engine without metrics. */
+  public void setMetrics(String text) {
+    this.metrics = text;
+  }
+
+  public int port() {
+    return server.getPort();
   }
 
   public void setReady(int status) {
@@ -143,6 +161,28 @@ public final class FakeModelService implements Closeable {
     body.append("data: ").append(usageChunk(7, deltas.length)).append("\n\n");
     body.append("data: [DONE]\n\n");
     return sse(body.toString());
+  }
+
+  /** "Hello, world!": streamed, or as one whole reply when the request asks for no stream. */
+  private static MockResponse hello(RecordedRequest request) {
+    if (Json.parse(request.getBody().utf8()).path("stream").asBoolean(false)) {
+      return stream("Hello", ",", " world", "!");
+    }
+    return whole("Hello, world!");
+  }
+
+  /** A non-streamed chat.completion with the given content. */
+  public static MockResponse whole(String content) {
+    return new MockResponse.Builder()
+        .addHeader("Content-Type", "application/json")
+        .body(
+            "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+                + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                + "\"assistant\",\"content\":"
+                + Json.quote(content)
+                + "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,"
+                + "\"completion_tokens\":4,\"total_tokens\":11}}")
+        .build();
   }
 
   /** A complete stream whose first byte comes only after {@code millis} (a slow first token). */

@@ -1,15 +1,20 @@
 package io.selfhosted.gateway.support;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.selfhosted.gateway.degrade.Switches;
+import io.selfhosted.gateway.upstream.Breakers;
 import java.io.IOException;
 import okhttp3.MediaType;
 import okhttp3.Request;
 import okhttp3.RequestBody;
 import okhttp3.Response;
 import org.junit.jupiter.api.BeforeEach;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.autoconfigure.actuate.observability.AutoConfigureObservability;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
@@ -40,12 +45,24 @@ public abstract class GatewayIntegrationTest {
     registry.add("gateway.models.profiles[1].name", () -> "second-model");
     registry.add("gateway.models.profiles[1].upstream-model", () -> "second-model");
     registry.add("gateway.stream.resume-grace", () -> "3s");
+    registry.add("gateway.fallback.reply", () -> "");
+    registry.add(
+        "gateway.content.rules-file",
+        () -> new java.io.File("src/test/resources/content-rules.yml").getAbsolutePath());
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");
   }
 
+  @Autowired private Breakers breakers;
+  @Autowired private Switches switches;
+  @Autowired private JdbcTemplate jdbc;
+
+  /** Every test starts with a fresh fake, closed breakers and every switch off. */
   @BeforeEach
   void resetUpstream() {
     UPSTREAM.reset();
+    breakers.all().forEach(CircuitBreaker::reset);
+    jdbc.update("DELETE FROM switches");
+    switches.refresh();
   }
 
   protected String url(String path) {
@@ -115,6 +132,12 @@ public abstract class GatewayIntegrationTest {
   protected Response patch(String path, String json) throws IOException {
     return SseClient.HTTP
         .newCall(request(path).patch(RequestBody.create(json, JSON)).build())
+        .execute();
+  }
+
+  protected Response put(String path, String json) throws IOException {
+    return SseClient.HTTP
+        .newCall(request(path).put(RequestBody.create(json, JSON)).build())
         .execute();
   }
 
