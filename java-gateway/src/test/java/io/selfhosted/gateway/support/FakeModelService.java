@@ -29,7 +29,7 @@ public final class FakeModelService implements Closeable {
   private final List<RecordedRequest> chatRequests = new CopyOnWriteArrayList<>();
   private volatile Function<RecordedRequest, MockResponse> fallback = FakeModelService::hello;
   private volatile int readyStatus = 200;
-  private volatile String metrics = null;
+  private volatile java.util.function.Supplier<String> metrics = null;
 
   public FakeModelService() {
     this(0);
@@ -46,7 +46,7 @@ public final class FakeModelService implements Closeable {
               return new MockResponse.Builder().code(readyStatus).body("{}").build();
             }
             if (path.equals("/metrics") && metrics != null) {
-              return new MockResponse.Builder().body(metrics).build();
+              return new MockResponse.Builder().body(metrics.get()).build();
             }
             if (path.equals("/v1/chat/completions")) {
               chatRequests.add(request);
@@ -103,7 +103,7 @@ public final class FakeModelService implements Closeable {
   }
 
   /** What /metrics answers (Prometheus text); null: 404, as an engine without metrics. */
-  public void setMetrics(String text) {
+  public void setMetrics(java.util.function.Supplier<String> text) {
     this.metrics = text;
   }
 
