@@ -11,8 +11,13 @@ import io.selfhosted.gateway.support.SseClient;
 import java.util.List;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
+import org.springframework.test.context.TestPropertySource;
 
-/** Content rules end to end: prompts refused, replies cut before a banned text reaches anyone. */
+/**
+ * Content rules end to end: prompts refused, replies cut before a banned text reaches anyone. Its
+ * own context: rules hold back the last characters of a stream, which other suites do not expect.
+ */
+@TestPropertySource(properties = "gateway.content.rules-file=src/test/resources/content-rules.yml")
 class ContentSafetyIntegrationTests extends GatewayIntegrationTest {
 
   private static String chat(String content, boolean stream) {

@@ -46,9 +46,6 @@ public abstract class GatewayIntegrationTest {
     registry.add("gateway.models.profiles[1].upstream-model", () -> "second-model");
     registry.add("gateway.stream.resume-grace", () -> "3s");
     registry.add("gateway.fallback.reply", () -> "");
-    registry.add(
-        "gateway.content.rules-file",
-        () -> new java.io.File("src/test/resources/content-rules.yml").getAbsolutePath());
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");
   }
 
