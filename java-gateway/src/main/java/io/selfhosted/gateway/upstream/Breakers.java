@@ -116,6 +116,17 @@ public class Breakers {
       }
     }
 
+    /**
+     * A whole reply arrived: its time is the whole generation's, not a first token's, so it is
+     * never counted as slow.
+     */
+    synchronized void successUntimed() {
+      if (!settled) {
+        settled = true;
+        breaker.onSuccess(0, TimeUnit.NANOSECONDS);
+      }
+    }
+
     synchronized void failure(UpstreamError error) {
       if (settled) {
         // A stream that failed after its first token: counted as a failure of its own.

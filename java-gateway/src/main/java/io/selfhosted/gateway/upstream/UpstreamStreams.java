@@ -184,10 +184,17 @@ public class UpstreamStreams {
           return;
         }
         if (!chunkDelivered) {
-          permit.success();
           Breakers.Permit model = modelPermit;
-          if (model != null) {
-            model.success();
+          if (whole) {
+            permit.successUntimed();
+            if (model != null) {
+              model.successUntimed();
+            }
+          } else {
+            permit.success();
+            if (model != null) {
+              model.success();
+            }
           }
         }
         chunkDelivered = true;

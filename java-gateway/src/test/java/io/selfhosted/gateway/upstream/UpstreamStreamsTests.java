@@ -389,6 +389,36 @@ class UpstreamStreamsTests {
   }
 
   @Test
+  void aSlowWholeReplyIsNotASlowFirstToken() throws Exception {
+    poolWithoutWaiting(a.url());
+    breakers =
+        new Breakers(
+            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(100), Duration.ofSeconds(30), 1),
+            new SimpleMeterRegistry());
+    pool =
+        new UpstreamPool(
+            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
+            breakers,
+            new SimpleMeterRegistry());
+    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    a.setDefault(
+        r ->
+            FakeModelService.whole("all at once")
+                .newBuilder()
+                .headersDelay(300, TimeUnit.MILLISECONDS)
+                .build());
+    for (int i = 0; i < 3; i++) {
+      Recorder recorder = new Recorder();
+      UpstreamStreams.Handle handle = streams.prepare(CALL, "r", recorder, true);
+      handle.start();
+      assertThat(recorder.untilEnd())
+          .containsExactly("open", "finish:stop", "usage:11", "complete");
+    }
+    assertThat(breakers.model("demo-model").getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+  }
+
+  @Test
   void aSlowFirstTokenOpensTheBreaker() throws Exception {
     poolWithoutWaiting(a.url());
     breakers =
