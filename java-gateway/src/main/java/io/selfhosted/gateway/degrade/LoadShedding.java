@@ -32,7 +32,7 @@ class LoadShedding implements Stage {
 
   @Override
   public void admit(Exchange exchange) {
-    if (properties.maxWait().isZero() || exchange.localReply() != null) {
+    if (properties.maxWait().isZero()) {
       return;
     }
     OptionalDouble wait = monitor.bestEstimatedWaitSeconds();

@@ -12,10 +12,18 @@ public interface Stage {
   /**
    * Decides whether the exchange may go upstream. Throws an {@link
    * io.selfhosted.gateway.system.ApiException} to refuse it; stages admitted before are then
-   * finished with {@link Outcome.Status#REJECTED}. A stage that calls {@link
-   * Exchange#answerLocally} ends admission: the stages after it are not asked.
+   * finished with {@link Outcome.Status#REJECTED}. After a stage calls {@link
+   * Exchange#answerLocally}, only the stages that {@link #seesLocalReplies()} are asked.
    */
   default void admit(Exchange exchange) {}
+
+  /**
+   * Whether this stage still sees an exchange that an earlier stage answered locally (a maintenance
+   * reply): accounting does, limits and checks do not.
+   */
+  default boolean seesLocalReplies() {
+    return false;
+  }
 
   /**
    * Sees every upstream chunk before the client does and returns what goes on: the chunk, a

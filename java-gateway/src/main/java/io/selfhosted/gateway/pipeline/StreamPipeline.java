@@ -53,6 +53,9 @@ public class StreamPipeline {
     long start = System.nanoTime();
     List<Stage> admitted = new ArrayList<>(stages.size());
     for (Stage stage : stages) {
+      if (exchange.localReply() != null && !stage.seesLocalReplies()) {
+        continue; // answered by the gateway: limits and checks do not apply
+      }
       try {
         stage.admit(exchange);
       } catch (RuntimeException refused) {
@@ -72,9 +75,6 @@ public class StreamPipeline {
         throw refused;
       }
       admitted.add(stage);
-      if (exchange.localReply() != null) {
-        break; // answered by the gateway: nothing after this stage applies
-      }
     }
     metrics.admission(start, true);
     return new Run(exchange, admitted);

@@ -59,6 +59,12 @@ public class UsageRecorder implements Stage, DisposableBean {
     writer.start();
   }
 
+  /** Maintenance replies are accounted too (no tokens, marked degraded). */
+  @Override
+  public boolean seesLocalReplies() {
+    return true;
+  }
+
   @Override
   public void finish(Exchange exchange, Outcome outcome) {
     if (outcome.status() == Outcome.Status.REJECTED) {

@@ -15,6 +15,9 @@ import org.junit.jupiter.api.Test;
 /** Each operator switch end to end: flipped through the admin API, seen by the next request. */
 class SwitchIntegrationTests extends GatewayIntegrationTest {
 
+  @org.springframework.beans.factory.annotation.Autowired
+  private io.selfhosted.gateway.usage.UsageRecorder usage;
+
   private static final String ASK = "{\"model\":\"demo-model\",\"query\":\"你好\"}";
 
   private void turnOn(String kind, String json) throws Exception {
@@ -88,6 +91,12 @@ class SwitchIntegrationTests extends GatewayIntegrationTest {
     assertThat(finish(events).get("degraded").asBoolean()).isTrue();
     assertThat(finish(events).get("degraded_reason").asText()).isEqualTo("maintenance");
     assertThat(UPSTREAM.chatRequestCount()).as("nothing reached the model").isZero();
+    usage.flush();
+    JsonNode records = body(get("/admin/usage?limit=3")).get("data");
+    for (JsonNode record : records) {
+      assertThat(record.get("degraded").asText()).isEqualTo("maintenance");
+      assertThat(record.get("completionTokens").asInt()).isZero();
+    }
 
     turnOff("maintenance", "");
     Reply normal = chat(CHAT);
