@@ -8,9 +8,13 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.DisposableBean;
+import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
 
 /**
@@ -20,18 +24,31 @@ import org.springframework.stereotype.Component;
  *
  * <p>A call is one stream: it succeeds at its first token (its duration is the time to first
  * token), fails on a connection, timeout or server error, and is not counted when the client
- * cancelled it or the replica was only busy (503).
+ * cancelled it or the replica was only busy (503). A replica also counts a stream it breaks after
+ * the first token as a failure.
  */
 @Component
-public class Breakers {
+public class Breakers implements DisposableBean {
 
   private static final Logger log = LoggerFactory.getLogger(Breakers.class);
   private static final String REPLICA = "replica:";
   private static final String MODEL = "model:";
 
   private final CircuitBreakerRegistry registry;
+  private final ScheduledThreadPoolExecutor timer;
+  private final long slowFirstTokenNanos;
 
   public Breakers(BreakerProperties properties, MeterRegistry meters) {
+    this.slowFirstTokenNanos = properties.slowFirstToken().toNanos();
+    this.timer =
+        new ScheduledThreadPoolExecutor(
+            1,
+            r -> {
+              Thread t = new Thread(r, "first-token-watch");
+              t.setDaemon(true);
+              return t;
+            });
+    timer.setRemoveOnCancelPolicy(true);
     CircuitBreakerConfig config =
         CircuitBreakerConfig.custom()
             .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
@@ -91,6 +108,11 @@ public class Breakers {
     return registry.circuitBreaker(MODEL + upstreamModel);
   }
 
+  @Override
+  public void destroy() {
+    timer.shutdownNow();
+  }
+
   /** Every breaker created so far, by name. */
   public List<CircuitBreaker> all() {
     return registry.getAllCircuitBreakers().stream()
@@ -98,20 +120,53 @@ public class Breakers {
         .toList();
   }
 
-  /** One call's permission, recorded exactly once: success, failure, or given back. */
-  static final class Permit {
+  /** The permission of one call on a replica. */
+  Permit replicaPermit(CircuitBreaker breaker) {
+    return new Permit(breaker, true);
+  }
+
+  /** The permission of one call of a model, whichever replicas serve it. */
+  Permit modelPermit(CircuitBreaker breaker) {
+    return new Permit(breaker, false);
+  }
+
+  /**
+   * One call's permission, recorded exactly once: success, failure, or given back.
+   *
+   * <p>A streamed call is slow as soon as its first token is late, not only once it arrives: {@link
+   * #watchFirstToken} records it as slow when {@code slow-first-token} passes without one, so a
+   * replica that accepts streams and never answers them opens its breaker too.
+   */
+  final class Permit {
     private final CircuitBreaker breaker;
+    private final boolean countsLateFailures;
     private final long startNanos = System.nanoTime();
     private boolean settled;
+    private @Nullable ScheduledFuture<?> watch;
 
-    Permit(CircuitBreaker breaker) {
+    private Permit(CircuitBreaker breaker, boolean countsLateFailures) {
       this.breaker = breaker;
+      this.countsLateFailures = countsLateFailures;
+    }
+
+    /** Records the call as slow if no first token came within {@code slow-first-token}. */
+    synchronized void watchFirstToken() {
+      if (!settled && watch == null) {
+        watch = timer.schedule(this::late, slowFirstTokenNanos, TimeUnit.NANOSECONDS);
+      }
+    }
+
+    private synchronized void late() {
+      if (!settled) {
+        settled = true;
+        breaker.onSuccess(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+      }
     }
 
     /** The first token arrived (or the call completed without one). */
     synchronized void success() {
       if (!settled) {
-        settled = true;
+        settle();
         breaker.onSuccess(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
       }
     }
@@ -122,20 +177,21 @@ public class Breakers {
      */
     synchronized void successUntimed() {
       if (!settled) {
-        settled = true;
+        settle();
         breaker.onSuccess(0, TimeUnit.NANOSECONDS);
       }
     }
 
     synchronized void failure(UpstreamError error) {
       if (settled) {
-        // A stream that failed after its first token: counted as a failure of its own.
-        if (counts(error)) {
+        // A replica that fails a stream after its first token counts it as a failure of its own;
+        // a model does not (failover could not have helped, and the other replicas are fine).
+        if (countsLateFailures && counts(error)) {
           breaker.onError(0, TimeUnit.NANOSECONDS, new UpstreamFailure(error));
         }
         return;
       }
-      settled = true;
+      settle();
       if (counts(error)) {
         breaker.onError(
             System.nanoTime() - startNanos, TimeUnit.NANOSECONDS, new UpstreamFailure(error));
@@ -147,19 +203,26 @@ public class Breakers {
     /** The caller cancelled: not the upstream's fault. */
     synchronized void release() {
       if (!settled) {
-        settled = true;
+        settle();
         breaker.releasePermission();
       }
     }
 
-    /** Busy (503) or the client's own mistake (4xx) says nothing about the upstream's health. */
-    private static boolean counts(UpstreamError error) {
-      return switch (error.kind()) {
-        case CONNECTION, TIMEOUT, IN_STREAM, NO_REPLICA -> true;
-        case HTTP -> error.status() >= 500 && error.status() != 503;
-        case MODEL_UNAVAILABLE -> false;
-      };
+    private void settle() {
+      settled = true;
+      if (watch != null) {
+        watch.cancel(false);
+      }
     }
+  }
+
+  /** Busy (503) or the client's own mistake (4xx) says nothing about the upstream's health. */
+  private static boolean counts(UpstreamError error) {
+    return switch (error.kind()) {
+      case CONNECTION, TIMEOUT, IN_STREAM, NO_REPLICA -> true;
+      case HTTP -> error.status() >= 500 && error.status() != 503;
+      case MODEL_UNAVAILABLE -> false;
+    };
   }
 
   /** The exception a breaker records for a failed call. */

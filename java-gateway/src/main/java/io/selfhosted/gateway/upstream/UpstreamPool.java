@@ -71,7 +71,7 @@ public class UpstreamPool {
     for (Replica replica : candidates) {
       CircuitBreaker breaker = breakers.replica(replica);
       if (breaker.tryAcquirePermission()) {
-        return Optional.of(new Choice(replica, new Breakers.Permit(breaker)));
+        return Optional.of(new Choice(replica, breakers.replicaPermit(breaker)));
       }
     }
     return Optional.empty();

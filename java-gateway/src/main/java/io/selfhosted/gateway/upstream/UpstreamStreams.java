@@ -92,7 +92,10 @@ public class UpstreamStreams {
         fail(UpstreamError.modelUnavailable(call.upstreamModel(), retryAfter));
         return;
       }
-      Breakers.Permit permit = new Breakers.Permit(breaker);
+      Breakers.Permit permit = breakers.modelPermit(breaker);
+      if (!whole) {
+        permit.watchFirstToken();
+      }
       modelPermit = permit;
       if (finished.get()) {
         permit.release(); // cancelled meanwhile
@@ -132,6 +135,9 @@ public class UpstreamStreams {
       chosen.acquire();
       currentReplica = chosen;
       Attempt attempt = new Attempt(chosen, choice.get().permit());
+      if (!whole) {
+        choice.get().permit().watchFirstToken();
+      }
       if (whole) {
         Call pending = client.complete(chosen, body, requestId);
         cancelCurrent = () -> attempt.abandon(pending::cancel);

@@ -419,6 +419,56 @@ class UpstreamStreamsTests {
   }
 
   @Test
+  void aStreamStillWaitingForItsFirstTokenCountsAsSlowOnceItIsLate() throws Exception {
+    poolWithoutWaiting(a.url());
+    breakers =
+        new Breakers(
+            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(200), Duration.ofSeconds(30), 1),
+            new SimpleMeterRegistry());
+    pool =
+        new UpstreamPool(
+            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
+            breakers,
+            new SimpleMeterRegistry());
+    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    List<LiveStream> held = a.holdEveryStream();
+    List<UpstreamStreams.Handle> handles = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      handles.add(open(CALL, "r", new Recorder()));
+    }
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .until(
+            () ->
+                breakers.replica(pool.replicas().get(0)).getState()
+                    == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+    assertThat(held).allSatisfy(live -> assertThat(live.isClientGone()).isFalse());
+    handles.forEach(UpstreamStreams.Handle::cancel);
+  }
+
+  @Test
+  void aReplicaDyingMidStreamOpensItsBreakerButNotTheModels() throws Exception {
+    pool(a.url(), b.url());
+    Replica replicaA = pool.replicas().get(0);
+    LiveStream live = new LiveStream();
+    a.enqueue(live);
+    Recorder broken = new Recorder();
+    open(CALL, "r", broken);
+    live.token("partial");
+    live.breakOff();
+    assertThat(broken.untilEnd()).last().asString().contains("after-first");
+
+    Recorder next = new Recorder();
+    open(CALL, "r", next);
+    assertThat(next.untilEnd()).endsWith("complete");
+    assertThat(b.chatRequestCount()).as("the next call went to the other replica").isEqualTo(1);
+    assertThat(breakers.model("demo-model").getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+    assertThat(breakers.replica(replicaA).getState())
+        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+  }
+
+  @Test
   void aSlowFirstTokenOpensTheBreaker() throws Exception {
     poolWithoutWaiting(a.url());
     breakers =
