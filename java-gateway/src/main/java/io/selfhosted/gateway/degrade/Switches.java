@@ -138,7 +138,7 @@ public class Switches implements DisposableBean {
   }
 
   /** Every switch that was ever set, and the global ones that never were (off). */
-  List<Switch> all() {
+  public List<Switch> all() {
     Map<String, Switch> known = current;
     List<Switch> list = new ArrayList<>();
     for (SwitchKind kind : SwitchKind.values()) {

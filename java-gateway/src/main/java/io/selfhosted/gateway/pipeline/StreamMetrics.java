@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.springframework.stereotype.Component;
 
 /** Stream gauges and timers exported on /actuator/prometheus. */
@@ -13,6 +14,9 @@ import org.springframework.stereotype.Component;
 public class StreamMetrics {
 
   private final AtomicInteger active = new AtomicInteger();
+  private final AtomicLong tokensRelayed = new AtomicLong();
+  private final AtomicLong ended = new AtomicLong();
+  private final AtomicLong failed = new AtomicLong();
   private final Timer addedTtft;
   private final Timer ttft;
   private final Timer admitted;
@@ -65,11 +69,27 @@ public class StreamMetrics {
 
   void ended(String surface, String outcome) {
     active.decrementAndGet();
+    ended.incrementAndGet();
+    if ("failed".equals(outcome)) {
+      failed.incrementAndGet();
+    }
     Counter.builder("gateway.streams.ended")
         .tag("surface", surface)
         .tag("outcome", outcome)
         .register(meters)
         .increment();
+  }
+
+  /** One content chunk relayed (about one token). */
+  void relayed() {
+    tokensRelayed.incrementAndGet();
+  }
+
+  /** Totals since start, for the ops console's rates. */
+  public record Totals(int active, long tokensRelayed, long ended, long failed) {}
+
+  public Totals totals() {
+    return new Totals(active.get(), tokensRelayed.get(), ended.get(), failed.get());
   }
 
   /** Records TTFT: gateway time before the upstream call plus time from arrival to relay. */

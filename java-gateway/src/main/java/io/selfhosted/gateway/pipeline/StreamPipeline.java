@@ -205,6 +205,9 @@ public class StreamPipeline {
 
     private void deliver(Chunk chunk, long arrived) {
       delivery.chunk(exchange, chunk);
+      if (!chunk.text().isEmpty()) {
+        metrics.relayed();
+      }
       if (!chunk.text().isEmpty() && exchange.firstTokenNanos() == 0) {
         long relayed = System.nanoTime();
         exchange.firstToken(relayed);

@@ -66,10 +66,9 @@ public class LoadMonitor implements DisposableBean {
               t.setDaemon(true);
               return t;
             });
-    if (!properties.maxWait().isZero()) {
-      long interval = Math.max(100, properties.scrapeInterval().toMillis());
-      timer.scheduleWithFixedDelay(this::scrapeAll, 0, interval, TimeUnit.MILLISECONDS);
-    }
+    // Read even with shedding off: the ops console shows queue depths and estimates.
+    long interval = Math.max(100, properties.scrapeInterval().toMillis());
+    timer.scheduleWithFixedDelay(this::scrapeAll, 0, interval, TimeUnit.MILLISECONDS);
   }
 
   /**
@@ -92,6 +91,15 @@ public class LoadMonitor implements DisposableBean {
       best = Math.min(best, wait.getAsDouble());
     }
     return any ? OptionalDouble.of(best) : OptionalDouble.empty();
+  }
+
+  /** The replica's queue depth as its last fresh /metrics said; empty without one. */
+  public OptionalDouble queueDepth(Replica replica) {
+    Load load = loads.get(replica);
+    if (load == null || !load.fresh(3 * Math.max(100, properties.scrapeInterval().toMillis()))) {
+      return OptionalDouble.empty();
+    }
+    return OptionalDouble.of(load.queued);
   }
 
   /** The estimate of one replica; empty without fresh metrics or a measured throughput. */

@@ -66,6 +66,7 @@ class AuthorizationMatrixIntegrationTests extends GatewayIntegrationTest {
             new Endpoint("PUT", "/admin/switches/max_tokens", "{\"enabled\":false}", Access.ADMIN),
             new Endpoint("DELETE", "/admin/switches/streaming_off", null, Access.ADMIN),
             new Endpoint("GET", "/admin/content/rules", null, Access.ADMIN),
+            new Endpoint("GET", "/admin/status", null, Access.ADMIN),
             new Endpoint("GET", "/actuator/prometheus", null, Access.ADMIN),
             new Endpoint("GET", "/actuator/health", null, Access.ANYONE),
             new Endpoint("GET", "/v3/api-docs", null, Access.ANYONE),
