@@ -51,9 +51,11 @@ $(WEB_DIR)/node_modules/.installed: $(WEB_DIR)/package-lock.json
 	cd $(WEB_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium for the browser tests (test tools cannot download their own browsers here).
+# Debian's Chromium for the browser tests (test tools cannot download their own browsers here), and
+# a CJK font so that Chinese renders in it (and in the screenshots) instead of empty boxes.
 setup-browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/apt-install.sh chromium
+	@scripts/apt-install.sh --if-missing '/usr/share/fonts/opentype/noto/NotoSansCJK-*' fonts-noto-cjk
 
 # PostgreSQL and Redis servers for the tests that need real ones.
 setup-services:
@@ -93,6 +95,7 @@ test-web: setup-web setup-browser setup demo-model
 bench: setup demo-model
 	cd bench && $(PY) serving_bench.py
 	cd bench && $(PY) gateway_bench.py
+	cd bench && $(PY) fault_bench.py
 
 clean:
 	rm -rf $(JAVA_DIR)/target $(PY_DIR)/.cache .cache bench/results/*.tmp

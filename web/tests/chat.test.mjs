@@ -1,10 +1,8 @@
 // The chat page in a real browser against the real tiers: what a person sees when they chat.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchBrowser, newPage, signIn } from "./browser.mjs";
 import { startStack } from "./stack.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
 /** @type {Awaited<ReturnType<typeof startStack>>} */
 let stack;
@@ -13,11 +11,7 @@ let browser;
 
 before(async () => {
   stack = await startStack();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -26,12 +20,8 @@ after(async () => {
 });
 
 async function signedInPage() {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e));
-  await page.goto(stack.url);
-  await page.getByLabel("API key").fill(stack.adminKey);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  const { page, errors } = await newPage(browser);
+  await signIn(page, stack.url, stack.adminKey);
   await page.locator("#app:not([hidden])").waitFor();
   return { page, errors };
 }

@@ -2,9 +2,13 @@ package io.selfhosted.gateway.system;
 
 import org.springframework.context.annotation.Configuration;
 import org.springframework.web.servlet.config.annotation.CorsRegistry;
+import org.springframework.web.servlet.config.annotation.ViewControllerRegistry;
 import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
 
-/** CORS from configuration: with no allowed origins, only same-origin pages may call the API. */
+/**
+ * The pages' routes (the chat page at {@code /}, the ops console at {@code /ops}), and CORS from
+ * configuration: with no allowed origins, only same-origin pages may call the API.
+ */
 @Configuration
 public class WebConfig implements WebMvcConfigurer {
 
@@ -12,6 +16,13 @@ public class WebConfig implements WebMvcConfigurer {
 
   public WebConfig(HttpProperties properties) {
     this.properties = properties;
+  }
+
+  @Override
+  public void addViewControllers(ViewControllerRegistry registry) {
+    // The console page is public like the chat page: it signs in and checks the role itself, and
+    // every /admin call behind it needs the admin role.
+    registry.addViewController("/ops").setViewName("forward:/ops.html");
   }
 
   @Override
@@ -28,6 +39,7 @@ public class WebConfig implements WebMvcConfigurer {
           .allowedHeaders("Authorization", "Content-Type", "Last-Event-ID", "X-Request-Id")
           .exposedHeaders(
               "X-Request-Id",
+              "X-Degraded",
               "Retry-After",
               "x-ratelimit-limit-requests",
               "x-ratelimit-remaining-requests",
