@@ -1,7 +1,7 @@
 // Starts the real tiers (model service + gateway) on free loopback ports for the browser tests.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -75,7 +75,10 @@ export async function startStack() {
     stdio: ["ignore", openSync(modelLog, "w"), openSync(modelLog, "a")],
   });
   const java = process.env.JAVA_RUN_HOME ? join(process.env.JAVA_RUN_HOME, "bin/java") : "java";
-  const gateway = spawn(java, ["-jar", join(ROOT, "java-gateway/target/gateway.jar")], {
+  // A copy of the jar: a `make setup-java` during the run must not pull classes from under it.
+  const jar = join(work, "gateway.jar");
+  copyFileSync(join(ROOT, "java-gateway/target/gateway.jar"), jar);
+  const gateway = spawn(java, ["-jar", jar], {
     cwd: work,
     env,
     stdio: ["ignore", openSync(gatewayLog, "w"), openSync(gatewayLog, "a")],
@@ -83,7 +86,10 @@ export async function startStack() {
   const stack = {
     url: `http://127.0.0.1:${gatewayPort}`,
     adminKey,
-    stop: () => Promise.all([stop(gateway), stop(model)]),
+    stop: async () => {
+      await Promise.all([stop(gateway), stop(model)]);
+      rmSync(jar, { force: true }); // the logs and the database stay for a look after a failure
+    },
   };
   try {
     await waitReady("model service", model, `http://127.0.0.1:${modelPort}/ready`, modelLog);

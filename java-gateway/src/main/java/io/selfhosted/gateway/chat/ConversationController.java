@@ -50,7 +50,11 @@ public class ConversationController {
     }
   }
 
-  /** A message as the API shows it; a streaming answer shows its text so far. */
+  /**
+   * A message as the API shows it; a streaming answer shows its text so far.
+   *
+   * @param degradedReason the degradations an answer got, comma-separated; null when none
+   */
   public record MessageView(
       String id,
       String role,
@@ -60,6 +64,8 @@ public class ConversationController {
       String finishReason,
       Integer promptTokens,
       Integer completionTokens,
+      boolean degraded,
+      String degradedReason,
       Instant createdAt) {}
 
   /** Where the browser fetches the answer it just asked for. */
@@ -198,6 +204,8 @@ public class ConversationController {
         m.finishReason(),
         m.promptTokens(),
         m.completionTokens(),
+        m.degraded() != null,
+        m.degraded(),
         m.createdAt());
   }
 }

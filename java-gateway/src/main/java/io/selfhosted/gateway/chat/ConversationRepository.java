@@ -42,6 +42,7 @@ public class ConversationRepository {
       String finishReason,
       Integer promptTokens,
       Integer completionTokens,
+      String degraded,
       Instant createdAt) {}
 
   /** A new conversation owned by the API key {@code owner}. */
@@ -90,21 +91,25 @@ public class ConversationRepository {
         .params(now, title, conversationId)
         .update();
     return new Message(
-        id, conversationId, role, content, status, model, null, null, null, now.toInstant());
+        id, conversationId, role, content, status, model, null, null, null, null, now.toInstant());
   }
 
-  /** Records how an assistant message ended: its text, status, finish reason and usage. */
+  /**
+   * Records how an assistant message ended: its text, status, finish reason, usage and the
+   * degradations it got (null when none).
+   */
   public void finishMessage(
       String id,
       String content,
       String status,
       String finishReason,
       Integer promptTokens,
-      Integer completionTokens) {
+      Integer completionTokens,
+      String degraded) {
     jdbc.sql(
             "UPDATE messages SET content = ?, status = ?, finish_reason = ?, prompt_tokens = ?,"
-                + " completion_tokens = ?, updated_at = ? WHERE id = ?")
-        .params(content, status, finishReason, promptTokens, completionTokens, now(), id)
+                + " completion_tokens = ?, degraded = ?, updated_at = ? WHERE id = ?")
+        .params(content, status, finishReason, promptTokens, completionTokens, degraded, now(), id)
         .update();
   }
 
@@ -135,7 +140,7 @@ public class ConversationRepository {
 
   private static final String MESSAGE_COLUMNS =
       "SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens,"
-          + " completion_tokens, created_at FROM messages";
+          + " completion_tokens, degraded, created_at FROM messages";
 
   private static String titleOf(String query) {
     String line = query.strip().replaceAll("\\s+", " ");
@@ -167,6 +172,7 @@ public class ConversationRepository {
         rs.getString("finish_reason"),
         (Integer) rs.getObject("prompt_tokens"),
         (Integer) rs.getObject("completion_tokens"),
+        rs.getString("degraded"),
         rs.getObject("created_at", OffsetDateTime.class).toInstant());
   }
 }

@@ -15,6 +15,7 @@ import io.selfhosted.gateway.system.RequestIdFilter;
 import io.selfhosted.gateway.upstream.Chunk;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -62,11 +63,7 @@ public class ProductRelay {
 
   /** Admits the turn, stores it, starts generating the answer, and returns its stream. */
   Turn startTurn(Caller caller, String conversationId, Query query, HttpServletRequest request) {
-    List<HistoryEntry> history =
-        conversations.listMessages(conversationId).stream()
-            .filter(m -> !m.content().isBlank())
-            .map(m -> new HistoryEntry(m.role(), m.content()))
-            .toList();
+    List<HistoryEntry> history = history(conversations.listMessages(conversationId));
     String model = query.profile().name();
     Exchange exchange =
         new Exchange(
@@ -100,6 +97,39 @@ public class ProductRelay {
     run.start(new ProductDelivery(stream));
     stream.scheduleGraceIfUnattended();
     return new Turn(stream, exchange.headers());
+  }
+
+  /**
+   * The earlier turns the model sees: each question with the answer it got, leaving out turns whose
+   * answer did not come from the model (maintenance, a canned fallback) or failed, so that roles
+   * still alternate.
+   */
+  static List<HistoryEntry> history(List<ConversationRepository.Message> messages) {
+    List<HistoryEntry> history = new ArrayList<>();
+    ConversationRepository.Message question = null;
+    for (ConversationRepository.Message m : messages) {
+      if ("user".equals(m.role())) {
+        question = m;
+        continue;
+      }
+      if (question != null && fromTheModel(m)) {
+        history.add(new HistoryEntry("user", question.content()));
+        history.add(new HistoryEntry("assistant", m.content()));
+      }
+      question = null;
+    }
+    return history;
+  }
+
+  private static boolean fromTheModel(ConversationRepository.Message answer) {
+    boolean ended =
+        ConversationRepository.COMPLETE.equals(answer.status())
+            || ConversationRepository.CANCELLED.equals(answer.status());
+    String degraded = answer.degraded() == null ? "" : answer.degraded();
+    return ended
+        && !answer.content().isBlank()
+        && !degraded.contains("maintenance")
+        && !degraded.contains("fallback_reply");
   }
 
   /** Attaches a client to a product stream, replaying everything after {@code lastEventId}. */
@@ -179,7 +209,8 @@ public class ProductRelay {
             status,
             outcome.finishReason(),
             outcome.promptTokens(),
-            outcome.completionTokens());
+            outcome.completionTokens(),
+            exchange.degradedReason());
       } catch (DataAccessException e) {
         log.error("could not store message {}", stream.messageId(), e);
       }

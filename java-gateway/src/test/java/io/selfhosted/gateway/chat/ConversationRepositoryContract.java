@@ -64,7 +64,8 @@ abstract class ConversationRepositoryContract {
             conversation, "assistant", "", ConversationRepository.STREAMING, "m");
 
     String text = "你好!我是人工智能助手,很高兴见到你。" + "x".repeat(20_000);
-    repository.finishMessage(answer.id(), text, ConversationRepository.COMPLETE, "stop", 5, 42);
+    repository.finishMessage(
+        answer.id(), text, ConversationRepository.COMPLETE, "stop", 5, 42, null);
 
     List<Message> messages = repository.listMessages(conversation);
     assertThat(messages).extracting(Message::role).containsExactly("user", "assistant");
@@ -86,9 +87,16 @@ abstract class ConversationRepositoryContract {
             conversation, "assistant", "", ConversationRepository.STREAMING, "m");
 
     repository.finishMessage(
-        answer.id(), "partial", ConversationRepository.CANCELLED, "cancelled", null, null);
+        answer.id(),
+        "partial",
+        ConversationRepository.CANCELLED,
+        "cancelled",
+        null,
+        null,
+        "replica_failover");
 
     Message stored = repository.findMessage(OWNER, answer.id()).orElseThrow();
+    assertThat(stored.degraded()).isEqualTo("replica_failover");
     assertThat(stored.status()).isEqualTo("cancelled");
     assertThat(stored.content()).isEqualTo("partial");
     assertThat(stored.completionTokens()).isNull();

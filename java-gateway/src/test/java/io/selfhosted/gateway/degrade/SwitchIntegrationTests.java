@@ -106,6 +106,34 @@ class SwitchIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void maintenanceAnswersAreStoredAsDegradedAndKeptOutOfTheModelsContext() throws Exception {
+    String conversation;
+    turnOn("maintenance", "{\"enabled\":true,\"message\":\"Back soon.\"}");
+    try (SseClient stream = postStream("/api/chat/messages", ASK)) {
+      conversation = stream.response().header("X-Conversation-Id");
+      stream.rest();
+    }
+    turnOff("maintenance", "");
+    try (SseClient stream =
+        postStream(
+            "/api/chat/messages",
+            "{\"model\":\"demo-model\",\"conversationId\":\""
+                + conversation
+                + "\",\"query\":\"still there?\"}")) {
+      assertThat(text(stream.rest())).isEqualTo("Hello, world!");
+    }
+    JsonNode sent = Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8());
+    assertThat(sent.get("messages").toString()).doesNotContain("Back soon.").doesNotContain("你好");
+    assertThat(sent.get("messages").size()).as("system prompt and the new question").isEqualTo(2);
+
+    JsonNode stored = body(get("/api/conversations/" + conversation + "/messages")).get("data");
+    assertThat(stored.get(1).get("content").asText()).isEqualTo("Back soon.");
+    assertThat(stored.get(1).get("degraded").asBoolean()).isTrue();
+    assertThat(stored.get(1).get("degradedReason").asText()).isEqualTo("maintenance");
+    assertThat(stored.get(3).get("degraded").asBoolean()).isFalse();
+  }
+
+  @Test
   void maintenanceWithoutAMessageUsesThePoliteDefault() throws Exception {
     turnOn("maintenance", "{\"enabled\":true}");
     assertThat(chat(CHAT).content()).contains("maintenance");

@@ -1,0 +1,596 @@
+// @ts-check
+// Every string of the console, in English and Chinese, and the locale-aware formatting of numbers
+// and times. The language follows the browser (zh-* gives Chinese) until the person picks one.
+
+/** @typedef {"en" | "zh"} Lang */
+
+const en = {
+  "title": "Ops console",
+  "lang.label": "Language",
+  "signin.heading": "Ops console",
+  "signin.key": "API key",
+  "signin.submit": "Sign in",
+  "signin.hint": "Use an admin key. It is traded for a session cookie; the page does not keep it.",
+  "signin.bad": "That key was not accepted.",
+  "signin.failed": "Could not sign in: {message}",
+  "signin.ended": "The session ended (signed out, or the key was revoked). Sign in again.",
+  "refused.heading": "This console is for administrators",
+  "refused.body": "You are signed in as “{name}”, a user key. Sign in with an admin key to use the console, or go back to the chat page.",
+  "refused.chat": "Go to the chat page",
+  "signout": "Sign out",
+  "who": "Signed in as {name}",
+  "nav.label": "Console sections",
+  "tab.live": "Live",
+  "tab.switches": "Switches",
+  "tab.keys": "Keys",
+  "tab.usage": "Usage",
+  "tab.audit": "Audit log",
+  "cancel": "Cancel",
+  "refresh": "Refresh",
+  "never": "never",
+  "none": "—",
+  "loading": "Loading…",
+  "loadFailed": "Could not load: {message}",
+  "allModels": "all models",
+  "updatedAt": "Updated {time}",
+  "seconds": "{n} s",
+  "ms": "{n} ms",
+
+  "live.heading": "Live service state",
+  "live.activeStreams": "Active streams",
+  "live.tokensPerSecond": "Tokens per second",
+  "live.requestsPerSecond": "Requests per second",
+  "live.errorRate": "Error rate",
+  "live.queueDepth": "Queue depth",
+  "live.peak": "peak {value}",
+  "live.window": "last {minutes} min",
+  "live.chart": "{name} over the last {minutes} minutes, peak {value}",
+  "live.noData": "No samples yet: the first comes within 5 seconds.",
+  "live.replicas": "Replicas",
+  "live.replica": "Replica",
+  "live.ready": "Ready",
+  "live.outstanding": "In flight",
+  "live.breaker": "Breaker",
+  "live.queue": "Queue",
+  "live.wait": "Est. wait",
+  "live.isReady": "ready",
+  "live.notReady": "not ready",
+  "live.breakers": "Circuit breakers",
+  "live.breakerName": "Breaker",
+  "live.breakerKind": "Kind",
+  "live.state": "State",
+  "live.failureRate": "Failure rate",
+  "live.slowRate": "Slow rate",
+  "live.calls": "Calls in window",
+  "live.kind.replica": "replica",
+  "live.kind.model": "model",
+  "live.noModelBreaker": "A model's breaker appears after its first request.",
+  "live.switches": "Switches in effect",
+  "live.noSwitches": "None: the service runs normally.",
+  "live.until": "until {time}",
+  "live.offline": "Cannot reach the gateway: {message}",
+  "breaker.closed": "closed",
+  "breaker.open": "open",
+  "breaker.half_open": "half open",
+  "breaker.disabled": "disabled",
+  "breaker.forced_open": "forced open",
+
+  "switches.heading": "Degradation switches",
+  "switches.intro": "A switch is in effect on every gateway within a second. One with an expiry turns itself off.",
+  "switches.col.switch": "Switch",
+  "switches.col.scope": "Applies to",
+  "switches.col.state": "State",
+  "switches.col.setting": "Setting",
+  "switches.col.reason": "Reason",
+  "switches.col.expires": "Expires",
+  "switches.col.changed": "Last changed",
+  "switches.col.actions": "Actions",
+  "switch.maintenance": "Maintenance",
+  "switch.streaming_off": "Streaming off",
+  "switch.read_only": "Read-only",
+  "switch.max_tokens": "Reply length cap",
+  "switch.model_route": "Model route",
+  "switch.model_disabled": "Model disabled",
+  "switchInfo.maintenance": "Every chat gets the maintenance message; nothing reaches the model.",
+  "switchInfo.streaming_off": "Replies are generated whole and delivered as one event.",
+  "switchInfo.read_only": "No new answers are generated; history stays readable.",
+  "switchInfo.max_tokens": "Replies are cut at a number of new tokens.",
+  "switchInfo.model_route": "Requests for the model are served by another model.",
+  "switchInfo.model_disabled": "Requests for the model are refused.",
+  "state.on": "On",
+  "state.off": "Off",
+  "state.expired": "Expired",
+  "switches.everyModel": "every model",
+  "switches.turnOn": "Turn on",
+  "switches.turnOff": "Turn off",
+  "switches.change": "Change",
+  "switches.changedBy": "{who}, {when}",
+  "switches.neverChanged": "never changed",
+  "switches.message": "Message: {text}",
+  "switches.defaultMessage": "default message",
+  "switches.value": "at most {n} tokens",
+  "switches.target": "served by {model}",
+  "switches.onTitle": "Turn on “{name}” for {scope}?",
+  "switches.offTitle": "Turn off “{name}” for {scope}?",
+  "switches.changeTitle": "Change “{name}” for {scope}",
+  "switches.offBody": "Service returns to normal for {scope} at once.",
+  "switches.field.message": "Message shown to users",
+  "switches.field.messageHint": "Leave empty for the default message.",
+  "switches.field.value": "Most new tokens per reply",
+  "switches.field.target": "Serve with model",
+  "switches.field.noTarget": "There is no other model to route to.",
+  "switches.field.reason": "Reason (shown in the list and the audit log)",
+  "switches.field.expiry": "Turns itself off",
+  "switches.field.expiresAt": "Off at",
+  "expiry.never": "never",
+  "expiry.900": "after 15 minutes",
+  "expiry.3600": "after 1 hour",
+  "expiry.14400": "after 4 hours",
+  "expiry.86400": "after 24 hours",
+  "expiry.at": "at a set time",
+  "switches.effectOn": "“{name}” is now on for {scope}{until}.",
+  "switches.until": " until {time}",
+  "switches.effectOff": "“{name}” is now off for {scope}.",
+  "switches.perModel": "Set a switch for one model",
+  "switches.perModel.kind": "Switch",
+  "switches.perModel.model": "Model",
+  "switches.perModel.set": "Set…",
+
+  "keys.heading": "Keys",
+  "keys.new": "New key",
+  "keys.name": "Name",
+  "keys.role": "Role",
+  "keys.role.user": "user (chat and usage)",
+  "keys.role.admin": "admin (also this console)",
+  "keys.models": "Allowed models",
+  "keys.modelsHint": "None ticked: every model.",
+  "keys.limits": "Limits (empty: no limit)",
+  "keys.rpm": "Requests per minute",
+  "keys.tpm": "Tokens per minute",
+  "keys.concurrent": "Concurrent streams",
+  "keys.tpd": "Tokens per day",
+  "keys.tpmo": "Tokens per month",
+  "keys.expiresAt": "Expires (empty: never)",
+  "keys.create": "Create key",
+  "keys.createdHeading": "Key created: {name}",
+  "keys.createdWarning": "Copy the key now. It is shown this once and cannot be read again.",
+  "keys.createdLabel": "New key (shown once)",
+  "keys.copy": "Copy",
+  "keys.copied": "Copied",
+  "keys.copyFailed": "Select the key and copy it by hand.",
+  "keys.done": "Done, I have copied it",
+  "keys.list": "All keys",
+  "keys.showRevoked": "Show revoked keys",
+  "keys.col.name": "Name",
+  "keys.col.prefix": "Prefix",
+  "keys.col.role": "Role",
+  "keys.col.status": "Status",
+  "keys.col.models": "Models",
+  "keys.col.limits": "Limits",
+  "keys.col.expires": "Expires",
+  "keys.col.lastUsed": "Last used",
+  "keys.col.actions": "Actions",
+  "role.user": "user",
+  "role.admin": "admin",
+  "status.active": "active",
+  "status.revoked": "revoked",
+  "status.expired": "expired",
+  "limit.requestsPerMinute": "{n} req/min",
+  "limit.tokensPerMinute": "{n} tokens/min",
+  "limit.concurrentStreams": "{n} streams",
+  "limit.tokensPerDay": "{n} tokens/day",
+  "limit.tokensPerMonth": "{n} tokens/month",
+  "limit.none": "no limits",
+  "keys.edit": "Edit",
+  "keys.revoke": "Revoke",
+  "keys.editTitle": "Edit “{name}”",
+  "keys.save": "Save",
+  "keys.revokeTitle": "Revoke “{name}”?",
+  "keys.revokeBody": "The key and every browser session opened with it stop working at once. This cannot be undone.",
+  "keys.saved": "“{name}” saved.",
+  "keys.revoked": "“{name}” revoked.",
+  "keys.empty": "No keys to show.",
+  "keys.unknown": "unknown key {id}",
+
+  "usage.heading": "Usage",
+  "usage.window": "Time window",
+  "window.hour": "Last hour",
+  "window.day": "Last 24 hours",
+  "window.week": "Last 7 days",
+  "window.all": "All time",
+  "window.custom": "Custom",
+  "usage.from": "From",
+  "usage.to": "To",
+  "usage.groupBy": "Group by",
+  "usage.byKey": "Key",
+  "usage.byModel": "Model",
+  "usage.show": "Show",
+  "usage.requests": "Requests",
+  "usage.promptTokens": "Prompt tokens",
+  "usage.completionTokens": "Completion tokens",
+  "usage.totalTokens": "Total tokens",
+  "usage.completed": "Completed",
+  "usage.cancelled": "Cancelled",
+  "usage.failed": "Failed",
+  "usage.degraded": "Degraded",
+  "usage.chart.key": "Tokens by key",
+  "usage.chart.model": "Tokens by model",
+  "usage.bar": "{tokens} tokens · {requests} req.",
+  "usage.records": "Requests, newest first (at most {n})",
+  "usage.col.time": "Time",
+  "usage.col.key": "Key",
+  "usage.col.model": "Model",
+  "usage.col.surface": "API",
+  "usage.col.tokens": "Tokens (prompt + completion)",
+  "usage.col.ttft": "First token",
+  "usage.col.duration": "Duration",
+  "usage.col.status": "Status",
+  "usage.col.degraded": "Degraded",
+  "usage.empty": "No requests in this window.",
+  "usage.range": "{from} to {to}",
+  "usage.badRange": "Pick a start before the end.",
+
+  "audit.heading": "Audit log",
+  "audit.action": "Action",
+  "audit.allActions": "All actions",
+  "action.key.create": "key created",
+  "action.key.update": "key changed",
+  "action.key.revoke": "key revoked",
+  "action.switch.set": "switch set",
+  "action.switch.expire": "switch expired",
+  "audit.col.time": "Time",
+  "audit.col.actor": "Who",
+  "audit.col.action": "Action",
+  "audit.col.target": "Target",
+  "audit.col.change": "Change",
+  "audit.col.request": "Request id",
+  "audit.full": "Before and after",
+  "audit.before": "Before",
+  "audit.after": "After",
+  "audit.empty": "No entries.",
+  "audit.nothingChanged": "no visible change",
+};
+
+/** @type {Record<keyof typeof en, string>} */
+const zh = {
+  "title": "运维控制台",
+  "lang.label": "语言",
+  "signin.heading": "运维控制台",
+  "signin.key": "API 密钥",
+  "signin.submit": "登录",
+  "signin.hint": "请使用管理员密钥。密钥会换成会话 Cookie，页面不会保存它。",
+  "signin.bad": "该密钥无效。",
+  "signin.failed": "无法登录：{message}",
+  "signin.ended": "会话已结束（已退出或密钥被吊销），请重新登录。",
+  "refused.heading": "此控制台仅供管理员使用",
+  "refused.body": "你当前用的是用户密钥“{name}”。请用管理员密钥登录控制台，或返回聊天页面。",
+  "refused.chat": "前往聊天页面",
+  "signout": "退出",
+  "who": "当前身份：{name}",
+  "nav.label": "控制台分区",
+  "tab.live": "实时",
+  "tab.switches": "开关",
+  "tab.keys": "密钥",
+  "tab.usage": "用量",
+  "tab.audit": "审计日志",
+  "cancel": "取消",
+  "refresh": "刷新",
+  "never": "永不",
+  "none": "—",
+  "loading": "加载中…",
+  "loadFailed": "加载失败：{message}",
+  "allModels": "全部模型",
+  "updatedAt": "更新于 {time}",
+  "seconds": "{n} 秒",
+  "ms": "{n} 毫秒",
+
+  "live.heading": "实时服务状态",
+  "live.activeStreams": "活动流",
+  "live.tokensPerSecond": "每秒 token 数",
+  "live.requestsPerSecond": "每秒请求数",
+  "live.errorRate": "错误率",
+  "live.queueDepth": "队列深度",
+  "live.peak": "峰值 {value}",
+  "live.window": "最近 {minutes} 分钟",
+  "live.chart": "最近 {minutes} 分钟的{name}，峰值 {value}",
+  "live.noData": "暂无采样：5 秒内会有第一个。",
+  "live.replicas": "副本",
+  "live.replica": "副本",
+  "live.ready": "就绪",
+  "live.outstanding": "进行中",
+  "live.breaker": "熔断器",
+  "live.queue": "队列",
+  "live.wait": "预计等待",
+  "live.isReady": "就绪",
+  "live.notReady": "未就绪",
+  "live.breakers": "熔断器",
+  "live.breakerName": "熔断器",
+  "live.breakerKind": "类型",
+  "live.state": "状态",
+  "live.failureRate": "失败率",
+  "live.slowRate": "慢调用率",
+  "live.calls": "窗口内调用",
+  "live.kind.replica": "副本",
+  "live.kind.model": "模型",
+  "live.noModelBreaker": "模型的熔断器在它的第一个请求之后出现。",
+  "live.switches": "生效中的开关",
+  "live.noSwitches": "无：服务正常运行。",
+  "live.until": "至 {time}",
+  "live.offline": "无法连接网关：{message}",
+  "breaker.closed": "闭合",
+  "breaker.open": "断开",
+  "breaker.half_open": "半开",
+  "breaker.disabled": "已停用",
+  "breaker.forced_open": "强制断开",
+
+  "switches.heading": "降级开关",
+  "switches.intro": "开关一秒内在所有网关上生效。设了到期时间的开关会自动关闭。",
+  "switches.col.switch": "开关",
+  "switches.col.scope": "适用于",
+  "switches.col.state": "状态",
+  "switches.col.setting": "设置",
+  "switches.col.reason": "原因",
+  "switches.col.expires": "到期",
+  "switches.col.changed": "最近修改",
+  "switches.col.actions": "操作",
+  "switch.maintenance": "维护模式",
+  "switch.streaming_off": "关闭流式输出",
+  "switch.read_only": "只读",
+  "switch.max_tokens": "回复长度上限",
+  "switch.model_route": "模型改道",
+  "switch.model_disabled": "停用模型",
+  "switchInfo.maintenance": "所有对话都收到维护消息，请求不会到达模型。",
+  "switchInfo.streaming_off": "回复整段生成后一次发出。",
+  "switchInfo.read_only": "不再生成新回答，历史记录仍可查看。",
+  "switchInfo.max_tokens": "回复在一定数量的新 token 处截断。",
+  "switchInfo.model_route": "该模型的请求改由另一个模型处理。",
+  "switchInfo.model_disabled": "拒绝该模型的请求。",
+  "state.on": "开启",
+  "state.off": "关闭",
+  "state.expired": "已过期",
+  "switches.everyModel": "所有模型",
+  "switches.turnOn": "开启",
+  "switches.turnOff": "关闭",
+  "switches.change": "修改",
+  "switches.changedBy": "{who}，{when}",
+  "switches.neverChanged": "从未修改",
+  "switches.message": "消息：{text}",
+  "switches.defaultMessage": "默认消息",
+  "switches.value": "最多 {n} 个 token",
+  "switches.target": "由 {model} 处理",
+  "switches.onTitle": "对{scope}开启“{name}”？",
+  "switches.offTitle": "对{scope}关闭“{name}”？",
+  "switches.changeTitle": "修改{scope}的“{name}”",
+  "switches.offBody": "{scope}将立即恢复正常服务。",
+  "switches.field.message": "向用户显示的消息",
+  "switches.field.messageHint": "留空则使用默认消息。",
+  "switches.field.value": "每个回复最多的新 token 数",
+  "switches.field.target": "改由此模型处理",
+  "switches.field.noTarget": "没有可改道的其他模型。",
+  "switches.field.reason": "原因（显示在列表和审计日志中）",
+  "switches.field.expiry": "自动关闭",
+  "switches.field.expiresAt": "关闭时间",
+  "expiry.never": "不自动关闭",
+  "expiry.900": "15 分钟后",
+  "expiry.3600": "1 小时后",
+  "expiry.14400": "4 小时后",
+  "expiry.86400": "24 小时后",
+  "expiry.at": "在指定时间",
+  "switches.effectOn": "“{name}”已对{scope}开启{until}。",
+  "switches.until": "，至 {time}",
+  "switches.effectOff": "“{name}”已对{scope}关闭。",
+  "switches.perModel": "为单个模型设置开关",
+  "switches.perModel.kind": "开关",
+  "switches.perModel.model": "模型",
+  "switches.perModel.set": "设置…",
+
+  "keys.heading": "密钥",
+  "keys.new": "新建密钥",
+  "keys.name": "名称",
+  "keys.role": "角色",
+  "keys.role.user": "用户（对话和用量）",
+  "keys.role.admin": "管理员（含本控制台）",
+  "keys.models": "允许的模型",
+  "keys.modelsHint": "都不勾选即允许全部模型。",
+  "keys.limits": "限额（留空为不限）",
+  "keys.rpm": "每分钟请求数",
+  "keys.tpm": "每分钟 token 数",
+  "keys.concurrent": "并发流数",
+  "keys.tpd": "每日 token 数",
+  "keys.tpmo": "每月 token 数",
+  "keys.expiresAt": "到期时间（留空为永不）",
+  "keys.create": "创建密钥",
+  "keys.createdHeading": "已创建密钥：{name}",
+  "keys.createdWarning": "请立即复制。密钥只显示这一次，之后无法再查看。",
+  "keys.createdLabel": "新密钥（仅显示一次）",
+  "keys.copy": "复制",
+  "keys.copied": "已复制",
+  "keys.copyFailed": "请手动选中并复制。",
+  "keys.done": "完成，我已复制",
+  "keys.list": "全部密钥",
+  "keys.showRevoked": "显示已吊销的密钥",
+  "keys.col.name": "名称",
+  "keys.col.prefix": "前缀",
+  "keys.col.role": "角色",
+  "keys.col.status": "状态",
+  "keys.col.models": "模型",
+  "keys.col.limits": "限额",
+  "keys.col.expires": "到期",
+  "keys.col.lastUsed": "最近使用",
+  "keys.col.actions": "操作",
+  "role.user": "用户",
+  "role.admin": "管理员",
+  "status.active": "有效",
+  "status.revoked": "已吊销",
+  "status.expired": "已过期",
+  "limit.requestsPerMinute": "{n} 次/分钟",
+  "limit.tokensPerMinute": "{n} token/分钟",
+  "limit.concurrentStreams": "{n} 个并发流",
+  "limit.tokensPerDay": "{n} token/天",
+  "limit.tokensPerMonth": "{n} token/月",
+  "limit.none": "不限",
+  "keys.edit": "编辑",
+  "keys.revoke": "吊销",
+  "keys.editTitle": "编辑“{name}”",
+  "keys.save": "保存",
+  "keys.revokeTitle": "吊销“{name}”？",
+  "keys.revokeBody": "该密钥和用它打开的所有浏览器会话会立即失效，且无法恢复。",
+  "keys.saved": "已保存“{name}”。",
+  "keys.revoked": "已吊销“{name}”。",
+  "keys.empty": "没有可显示的密钥。",
+  "keys.unknown": "未知密钥 {id}",
+
+  "usage.heading": "用量",
+  "usage.window": "时间范围",
+  "window.hour": "最近 1 小时",
+  "window.day": "最近 24 小时",
+  "window.week": "最近 7 天",
+  "window.all": "全部时间",
+  "window.custom": "自定义",
+  "usage.from": "从",
+  "usage.to": "到",
+  "usage.groupBy": "分组",
+  "usage.byKey": "密钥",
+  "usage.byModel": "模型",
+  "usage.show": "显示",
+  "usage.requests": "请求",
+  "usage.promptTokens": "提示 token",
+  "usage.completionTokens": "生成 token",
+  "usage.totalTokens": "总 token",
+  "usage.completed": "完成",
+  "usage.cancelled": "取消",
+  "usage.failed": "失败",
+  "usage.degraded": "降级",
+  "usage.chart.key": "按密钥的 token 用量",
+  "usage.chart.model": "按模型的 token 用量",
+  "usage.bar": "{tokens} token · {requests} 次请求",
+  "usage.records": "请求记录，最新在前（最多 {n} 条）",
+  "usage.col.time": "时间",
+  "usage.col.key": "密钥",
+  "usage.col.model": "模型",
+  "usage.col.surface": "接口",
+  "usage.col.tokens": "token（提示 + 生成）",
+  "usage.col.ttft": "首 token",
+  "usage.col.duration": "耗时",
+  "usage.col.status": "状态",
+  "usage.col.degraded": "降级",
+  "usage.empty": "该时间范围内没有请求。",
+  "usage.range": "{from} 至 {to}",
+  "usage.badRange": "开始时间须早于结束时间。",
+
+  "audit.heading": "审计日志",
+  "audit.action": "操作",
+  "audit.allActions": "全部操作",
+  "action.key.create": "创建密钥",
+  "action.key.update": "修改密钥",
+  "action.key.revoke": "吊销密钥",
+  "action.switch.set": "设置开关",
+  "action.switch.expire": "开关到期",
+  "audit.col.time": "时间",
+  "audit.col.actor": "操作者",
+  "audit.col.action": "操作",
+  "audit.col.target": "对象",
+  "audit.col.change": "变更",
+  "audit.col.request": "请求 ID",
+  "audit.full": "变更前后",
+  "audit.before": "变更前",
+  "audit.after": "变更后",
+  "audit.empty": "没有记录。",
+  "audit.nothingChanged": "无可见变化",
+};
+
+/** @typedef {keyof typeof en} StringKey */
+
+const STORAGE = "ops.lang";
+/** @type {Lang} */
+let lang = detect();
+
+/** @returns {Lang} */
+function detect() {
+  let stored = null;
+  try {
+    stored = localStorage.getItem(STORAGE);
+  } catch {
+    // storage may be off; the browser's language decides then
+  }
+  if (stored === "en" || stored === "zh") return stored;
+  return /^zh\b/i.test(navigator.language || "") ? "zh" : "en";
+}
+
+/** @returns {Lang} */
+export const language = () => lang;
+
+/** Picks the language and remembers it for the next visit. @param {Lang} next */
+export function setLanguage(next) {
+  lang = next;
+  try {
+    localStorage.setItem(STORAGE, next);
+  } catch {
+    // not remembered; fine for this visit
+  }
+}
+
+/**
+ * The string in the current language with `{name}` placeholders filled.
+ * @param {StringKey} key @param {Record<string, string | number>} [vars]
+ */
+export function t(key, vars = {}) {
+  const text = (lang === "zh" ? zh : en)[key] ?? en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/** Whether a string exists (for keys built from server values such as a switch kind). @param {string} key @returns {key is StringKey} */
+export const has = (key) => key in en;
+
+/**
+ * Fills every element marked `data-i18n` (text), `data-i18n-label` (aria-label) or
+ * `data-i18n-placeholder` under `root`, and the document's language.
+ * @param {ParentNode} root
+ */
+export function translatePage(root = document) {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(/** @type {StringKey} */ (el.getAttribute("data-i18n")));
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(/** @type {StringKey} */ (el.getAttribute("data-i18n-label"))));
+  }
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.setAttribute("placeholder", t(/** @type {StringKey} */ (el.getAttribute("data-i18n-placeholder"))));
+  }
+}
+
+const locale = () => (lang === "zh" ? "zh-CN" : "en-US");
+
+/** A number for people: grouped, at most `digits` decimals. @param {number | null | undefined} n @param {number} [digits] */
+export function num(n, digits = 0) {
+  if (n === null || n === undefined || Number.isNaN(n)) return t("none");
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(n);
+}
+
+/** A ratio (0..1) as a percentage. @param {number | null | undefined} r */
+export function percent(r) {
+  if (r === null || r === undefined || Number.isNaN(r)) return t("none");
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(r);
+}
+
+/** Date and time, local. @param {string | null | undefined} iso */
+export function dateTime(iso) {
+  if (!iso) return t("none");
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "medium" }).format(new Date(iso));
+}
+
+/** Time of day, local. @param {string | Date} at */
+export function clock(at) {
+  return new Intl.DateTimeFormat(locale(), { timeStyle: "medium" }).format(new Date(at));
+}
+
+/** "in 5 minutes", "3 hours ago". @param {string} iso */
+export function relative(iso) {
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  const fmt = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
+  const abs = Math.abs(seconds);
+  if (abs < 60) return fmt.format(Math.round(seconds), "second");
+  if (abs < 3600) return fmt.format(Math.round(seconds / 60), "minute");
+  if (abs < 86400) return fmt.format(Math.round(seconds / 3600), "hour");
+  return fmt.format(Math.round(seconds / 86400), "day");
+}
