@@ -4,6 +4,10 @@ It answers every chat completion with ``FAKE_TOKENS`` chunks (fewer when the req
 ``max_tokens`` asks for fewer), one every ``FAKE_INTERVAL_MS``, so that the gateway's cost can be
 measured apart from any model. A raw ASGI app keeps its own
 overhead small. Run: ``python fake_upstream.py PORT``.
+
+For the fault benchmark: ``FAKE_FIRST_TOKEN_DELAY_MS`` holds back the first chunk (the response
+headers go out at once, as a model service that is slow to prefill sends them), and ``FAKE_NAME``
+goes into every chunk's id (``chatcmpl-fake-NAME``) so that a client can tell replicas apart.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import uvicorn
 
 TOKENS = int(os.environ.get("FAKE_TOKENS", "64"))
 INTERVAL = float(os.environ.get("FAKE_INTERVAL_MS", "20")) / 1000
+FIRST_TOKEN_DELAY = float(os.environ.get("FAKE_FIRST_TOKEN_DELAY_MS", "0")) / 1000
+CHUNK_ID = "chatcmpl-fake" + (f"-{os.environ['FAKE_NAME']}" if os.environ.get("FAKE_NAME") else "")
 WORDS = ["你", "好", "世界", " hello", " world", "。", "模型", " stream"]
 
 
 def chunk(i: int, created: int) -> bytes:
     body = {
-        "id": "chatcmpl-fake",
+        "id": CHUNK_ID,
         "object": "chat.completion.chunk",
         "created": created,
         "model": "demo-model",
@@ -36,7 +42,7 @@ def chunk(i: int, created: int) -> bytes:
 
 def final(created: int, tokens: int) -> bytes:
     done = {
-        "id": "chatcmpl-fake",
+        "id": CHUNK_ID,
         "object": "chat.completion.chunk",
         "created": created,
         "model": "demo-model",
@@ -94,8 +100,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     created = int(time.time())
-    start = time.perf_counter()
     try:
+        if FIRST_TOKEN_DELAY > 0:
+            await asyncio.sleep(FIRST_TOKEN_DELAY)
+        start = time.perf_counter()
         for i in range(tokens):
             await send({"type": "http.response.body", "body": chunk(i, created), "more_body": True})
             # Pace against the start time so that a slow loop does not stretch the whole stream.

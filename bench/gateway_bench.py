@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +190,8 @@ def load(url: str, n: int, c: int, key: str | None, where: str) -> dict:
     return summarize(*load_traces(url, n, c, key, where))
 
 
-def _logs() -> Path:
+def logs_dir() -> Path:
+    """Where the servers' logs go (bench/results/logs), made if missing."""
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     return logs
@@ -279,7 +280,7 @@ class Redis:
 def redis_server(tag: str) -> Iterator[Redis]:
     """A throwaway redis-server on a free loopback port, with no persistence; stopped at the end, always."""
     binary, port = redis_binary(), free_port()
-    log = _logs() / f"redis-{tag}.log"
+    log = logs_dir() / f"redis-{tag}.log"
     with tempfile.TemporaryDirectory() as work, log.open("wb") as out:
         cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         cmd += ["--dir", work, "--daemonize", "no"]
@@ -307,28 +308,45 @@ def redis_server(tag: str) -> Iterator[Redis]:
             stop(proc, 10)
 
 
+def _with_extra(own: dict[str, str | None], extra: Mapping[str, str] | None) -> dict[str, str | None]:
+    """A launcher's own settings for its child plus the caller's ``extra``, which may not change them."""
+    clash = sorted(set(own) & set(extra or {}))
+    if clash:
+        raise ValueError(f"env may not set what the launcher sets itself: {', '.join(clash)}")
+    return {**own, **(extra or {})}
+
+
 @contextmanager
-def fake_upstream(tokens: int, interval_ms: int, tag: str) -> Iterator[str]:
-    """A paced fake upstream; yields its base URL."""
+def fake_upstream(
+    tokens: int, interval_ms: int, tag: str, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """A paced fake upstream, ``env`` added to its environment (FAKE_NAME, ...); yields its base URL."""
     port = free_port()
-    env = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
+    own: dict[str, str | None] = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
     cmd = [sys.executable, str(BENCH / "fake_upstream.py"), str(port)]
-    with server(cmd, "/ready", port, env, _logs() / f"fake-upstream-{tag}.log") as url:
+    log = logs_dir() / f"fake-upstream-{tag}.log"
+    with server(cmd, "/ready", port, _with_extra(own, env), log) as url:
         yield url
 
 
 @contextmanager
 def gateway(
-    upstream: str, admin_key: str, tag: str, redis_url: str | None = None, jar: Path = JAR
+    upstream: str,
+    admin_key: str,
+    tag: str,
+    redis_url: str | None = None,
+    jar: Path = JAR,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A gateway in front of ``upstream`` with its own H2 file; yields (base URL, port).
 
     Its limits and other shared state are in-process unless ``redis_url`` is given (whatever the
-    calling shell's GATEWAY_REDIS_URL says).
+    calling shell's GATEWAY_REDIS_URL says). ``env`` is added to its environment (e.g.
+    SPRING_APPLICATION_JSON); it may not set what the parameters set.
     """
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
-        env: dict[str, str | None] = {
+        own: dict[str, str | None] = {
             "GATEWAY_PORT": str(port),
             "GATEWAY_UPSTREAMS": upstream,
             "ADMIN_API_KEY": admin_key,
@@ -336,8 +354,12 @@ def gateway(
             "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
             "GATEWAY_REDIS_URL": redis_url,
         }
-        cmd = [java(), "-jar", str(jar)]
-        with server(cmd, "/actuator/health", port, env, _logs() / f"gateway-{tag}.log") as url:
+        # A copy of the jar: a rebuild during a long run must not pull classes from under it.
+        copy = Path(work) / "gateway.jar"
+        shutil.copyfile(jar, copy)
+        cmd = [java(), "-jar", str(copy)]
+        log = logs_dir() / f"gateway-{tag}.log"
+        with server(cmd, "/actuator/health", port, _with_extra(own, env), log) as url:
             yield url, port
 
 
@@ -722,13 +744,13 @@ def parse_configs(text: str) -> list[Config]:
     return [CONFIGS[n] for n in names]
 
 
-def _stop(signum: int, _frame: object) -> None:
+def on_sigterm(signum: int, _frame: object) -> None:
     """SIGTERM ends the run as Ctrl-C does: every server and the Redis server are stopped on the way out."""
     raise SystemExit(128 + signum)
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,32,256")
     parser.add_argument("--streams", type=int, default=2000, help="open streams in the capacity run")

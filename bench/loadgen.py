@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 @dataclass
 class RequestTrace:
-    """Client-side timings of one streamed request."""
+    """Client-side timings of one streamed request, and how its response ended."""
 
     start: float
     first: float | None = None
@@ -23,6 +23,13 @@ class RequestTrace:
     tokens: int = 0
     reported: bool = False  # tokens came from the server's usage chunk
     error: str | None = None
+    error_event: bool = False  # the error came in an error event inside the stream (the server's own)
+    status: int | None = None  # None when no complete response came (the connection failed or timed out)
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; repeated ones joined by ", "
+    end: float | None = None  # the response's last byte, or the connection's loss; None when it timed out
+    done: bool = False  # the stream's last data event was [DONE]
+    id: str | None = None  # the first chunk's id
+    body: bytes = b""  # a response that was not 200: its body (an error envelope, as a rule)
     pieces: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, bytes) until parsed
     framing: _Framing | None = None  # what the connection read in the header block
 
@@ -60,13 +67,14 @@ def summarize(traces: list[RequestTrace], wall: float) -> dict[str, float | int]
 
 @dataclass
 class _Framing:
-    """A response's status and where its body starts and how it is framed."""
+    """A response's status and headers, where its body starts and how it is framed."""
 
     status: int
     body_start: int
     chunked: bool
     length: int | None
     close: bool
+    headers: dict[str, str]  # names lower-cased
 
 
 class _Connection(asyncio.Protocol):
@@ -108,11 +116,15 @@ class _Connection(asyncio.Protocol):
             if end < 0:
                 return
             status_line, *lines = raw[:end].decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip().lower() for k, _, v in (h.partition(":") for h in lines)}
+            headers: dict[str, str] = {}
+            for name, _, value in (line.partition(":") for line in lines):
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
             length = int(headers["content-length"]) if "content-length" in headers else None
-            chunked = "chunked" in headers.get("transfer-encoding", "")
-            close = headers.get("connection") == "close" or not (chunked or length is not None)
-            f = self._framing = _Framing(int(status_line.split()[1]), end + 4, chunked, length, close)
+            chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+            close = headers.get("connection", "").lower() == "close" or not (chunked or length is not None)
+            status = int(status_line.split()[1])
+            f = self._framing = _Framing(status, end + 4, chunked, length, close, headers)
             self._tail = raw[-6:]
         else:
             self._tail = (self._tail + data)[-6:]
@@ -153,15 +165,18 @@ def _body_segments(raw: bytes, chunked: bool, start: int) -> list[tuple[int, byt
 
 
 def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
-    """The SSE events of a finished response, each with the arrival time of its last byte."""
+    """The SSE events of a finished response, each with the arrival time of its last byte.
+
+    A response that is not 200 raises ValueError, its body kept in ``trace.body``.
+    """
     f = trace.framing
     assert f is not None
     raw = b"".join(piece for _, piece in trace.pieces)
     ends = list(itertools.accumulate(len(piece) for _, piece in trace.pieces))
     segments = _body_segments(raw, f.chunked, f.body_start)
     if f.status != 200:
-        body = b"".join(seg for _, seg in segments)
-        raise ValueError(f"HTTP {f.status}: {body[:200]!r}")
+        trace.body = b"".join(seg for _, seg in segments)
+        raise ValueError(f"HTTP {f.status}: {trace.body[:200]!r}")
     events: list[tuple[float, bytes]] = []
     buf = b""
     for offset, seg in segments:
@@ -178,36 +193,45 @@ def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
 
 
 def _parse(trace: RequestTrace) -> RequestTrace:
-    """Turns a trace's raw response into text, chunk times and token counts."""
+    """Turns a trace's raw response into text, chunk times, token counts and how it ended."""
+    if trace.framing is not None:
+        trace.status, trace.headers = trace.framing.status, trace.framing.headers
+    if trace.pieces:
+        trace.end = trace.pieces[-1][0]
+    events: list[tuple[float, bytes]] = []
     if trace.error is None:
         try:
             events = _events(trace)
         except (ValueError, IndexError) as e:
             trace.error = str(e)
-            events = []
-    else:
-        events = []
     trace.pieces = []
-    for now, event in events:
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue  # comments (pings), ids, event names
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                continue
-            chunk = json.loads(payload)
-            if chunk.get("error") and trace.error is None:
-                # An error after the stream started travels inside it (the error envelope's body).
-                trace.error = "stream error: " + json.dumps(chunk["error"], ensure_ascii=False)[:200]
-            if chunk.get("usage"):
-                trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
-                trace.reported = True
-            for choice in chunk.get("choices") or []:
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    trace.first = trace.first or now
-                    trace.chunks.append(now)
-                    trace.text += content
+    try:
+        for now, event in events:
+            for line in event.split(b"\n"):
+                if not line.startswith(b"data:"):
+                    continue  # comments (pings), ids, event names
+                payload = line[5:].strip()
+                trace.done = payload == b"[DONE]"
+                if trace.done:
+                    continue
+                chunk = json.loads(payload)
+                if trace.id is None and isinstance(chunk.get("id"), str):
+                    trace.id = chunk["id"]
+                if chunk.get("error") and trace.error is None:
+                    # An error after the stream started travels inside it (the error envelope's body).
+                    trace.error = "stream error: " + json.dumps(chunk["error"], ensure_ascii=False)[:200]
+                    trace.error_event = True
+                if chunk.get("usage"):
+                    trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
+                    trace.reported = True
+                for choice in chunk.get("choices") or []:
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        trace.first = trace.first or now
+                        trace.chunks.append(now)
+                        trace.text += content
+    except (ValueError, TypeError, AttributeError) as e:  # json.JSONDecodeError is a ValueError
+        trace.error, trace.error_event = f"unreadable stream: {e}"[:200], False
     if not trace.tokens:
         # Servers that send no usage chunk: one content chunk is one token for them.
         trace.tokens = len(trace.chunks)
@@ -253,6 +277,8 @@ async def run_load(
                 trace.pieces, trace.framing = await asyncio.wait_for(conn.send(request), limit_s)
             except (OSError, TimeoutError) as e:  # ConnectionError is an OSError
                 trace.error = repr(e)
+                if not isinstance(e, TimeoutError):
+                    trace.end = time.perf_counter()  # lost (or refused) now; a timed-out one never ended
                 if conn is not None and conn.transport is not None:
                     conn.transport.close()
                 conn = None
@@ -263,3 +289,15 @@ async def run_load(
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests)))))
     wall = time.perf_counter() - start
     return [_parse(t) for t in traces], wall
+
+
+async def stream_once(
+    base_url: str,
+    body: dict,
+    token: str | None = None,
+    path: str = "/v1/chat/completions",
+    limit_s: float = 600.0,
+) -> RequestTrace:
+    """One streamed request on a connection of its own, recorded and decoded as ``run_load`` does."""
+    traces, _ = await run_load(base_url, [body], 1, token, path, limit_s)
+    return traces[0]
