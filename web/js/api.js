@@ -71,6 +71,13 @@ export const listMessages = (id) => call(`/api/conversations/${encodeURIComponen
 /** @param {string} id @param {string} model @param {string} query */
 export const sendMessage = (id, model, query) =>
   call(`/api/conversations/${encodeURIComponent(id)}/messages`, { method: "POST", body: JSON.stringify({ model, query }) });
+/**
+ * Asks the conversation's last question again; the gateway replaces the last question and answer
+ * with the new turn, so the old answer leaves the model's context too.
+ * @param {string} id @param {string} model
+ */
+export const regenerate = (id, model) =>
+  call(`/api/conversations/${encodeURIComponent(id)}/messages`, { method: "POST", body: JSON.stringify({ model, regenerate: true }) });
 /** @param {string} messageId */
 export const cancelStream = (messageId) =>
   call(`/api/streams/${encodeURIComponent(messageId)}/cancel`, { method: "POST", body: "{}" });

@@ -348,6 +348,7 @@ function refused(e, query) {
 
 /** @param {string} query */
 async function ask(query) {
+  ++openTicket; // a conversation still loading must not replace the one being asked in
   asking = true;
   setBusy();
   try {
@@ -378,7 +379,7 @@ async function ask(query) {
   }
 }
 
-/** Re-asks the last question in the same conversation; the new reply replaces the last one. */
+/** Re-asks the last question in the same conversation; the new reply replaces the last one (also on the server). */
 async function regenerate() {
   const query = state.regenerableQuestion();
   const conversationId = state.conversationId;
@@ -387,7 +388,7 @@ async function regenerate() {
   setBusy();
   refreshActions();
   try {
-    const started = await api.sendMessage(conversationId, ui.model.value, query);
+    const started = await api.regenerate(conversationId, ui.model.value);
     const id = String(started.messageId);
     if (state.conversationId === conversationId && state.regenerableQuestion() !== null) {
       const replaced = state.replaceLastReply(id);
@@ -552,8 +553,6 @@ phone.addEventListener("change", () => closeSidebar(false));
 
 async function showApp() {
   const models = await api.listModels();
-  ui.login.hidden = true;
-  ui.app.hidden = false;
   let preferred = null;
   try {
     preferred = localStorage.getItem(MODEL_KEY);
@@ -564,6 +563,10 @@ async function showApp() {
   await refreshConversations();
   if (state.conversations.length) await selectConversation(state.conversations[0].id);
   else newChat();
+  // Shown only now: a question typed while the last conversation was still loading would land in a
+  // view that the load then replaces.
+  ui.login.hidden = true;
+  ui.app.hidden = false;
   ui.query.focus();
 }
 

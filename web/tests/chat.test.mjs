@@ -387,7 +387,7 @@ test("copy puts the reply on the clipboard (also without the clipboard API); reg
   const firstId = await reply.getAttribute("data-id");
   const asked = page.waitForRequest((r) => r.method() === "POST" && /\/api\/conversations\/[^/]+\/messages$/.test(r.url()));
   await reply.getByRole("button", { name: "Regenerate" }).click();
-  assert.equal((await asked).postDataJSON().query, "你好", "regenerate asks the same question again");
+  assert.deepEqual((await asked).postDataJSON().regenerate, true, "regenerate asks the gateway to replace the last answer");
   const fresh = page.locator("li.msg.assistant").last();
   await page.waitForFunction((id) => {
     const last = [...document.querySelectorAll("li.msg.assistant")].at(-1);
@@ -397,6 +397,10 @@ test("copy puts the reply on the clipboard (also without the clipboard API); reg
   assert.equal(await page.locator("li.msg.user").count(), 1);
   assert.equal(await page.locator("li.msg.assistant").count(), 1);
   assert.ok((await fresh.locator(".body").innerText()).trim().length > 0);
+  await page.reload();
+  await page.locator('li.msg.assistant[data-status="complete"]').last().waitFor();
+  assert.equal(await page.locator("li.msg.user").count(), 1, "after a reload, one question");
+  assert.equal(await page.locator("li.msg.assistant").count(), 1, "and the new answer only");
   assert.deepEqual(errors, []);
   await close();
 

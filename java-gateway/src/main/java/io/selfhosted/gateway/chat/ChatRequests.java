@@ -100,6 +100,24 @@ public class ChatRequests {
     return new Completion(profile, stream, includeUsage, call);
   }
 
+  /**
+   * Whether a product request asks to regenerate the conversation's last answer ({@code
+   * "regenerate": true}, no query) rather than to ask something new.
+   */
+  public boolean isRegenerate(JsonNode body) {
+    ObjectNode request = object(body);
+    boolean regenerate = bool(request, "regenerate", false);
+    if (regenerate && request.hasNonNull("query")) {
+      throw ApiException.invalid("query", "a regenerate asks the last question again: no query");
+    }
+    return regenerate;
+  }
+
+  /** The model of a regenerate request; the query is the conversation's last question. */
+  public Query parseRegenerate(JsonNode body, String lastQuestion) {
+    return new Query(profiles.resolve(text(object(body), "model", true)), lastQuestion);
+  }
+
   public Query parseQuery(JsonNode body) {
     ObjectNode request = object(body);
     ModelProfile profile = profiles.resolve(text(request, "model", true));

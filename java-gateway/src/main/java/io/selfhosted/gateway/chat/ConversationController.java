@@ -115,11 +115,15 @@ public class ConversationController {
       @PathVariable String id,
       @RequestBody JsonNode body,
       HttpServletRequest request) {
-    ChatRequests.Query query = requests.parseQuery(body);
     conversations
         .findConversation(caller.keyId(), id)
         .orElseThrow(ConversationController::conversationNotFound);
-    ProductRelay.Turn turn = relay.startTurn(caller, id, query, request);
+    ProductRelay.Turn turn;
+    if (requests.isRegenerate(body)) {
+      turn = relay.regenerate(caller, id, body, request);
+    } else {
+      turn = relay.startTurn(caller, id, requests.parseQuery(body), request);
+    }
     String messageId = turn.stream().messageId();
     var reply = ResponseEntity.status(HttpStatus.ACCEPTED);
     turn.headers().forEach((name, value) -> reply.header(name, value));

@@ -113,6 +113,15 @@ public class ConversationRepository {
         .update();
   }
 
+  /** Removes messages of a conversation (a regenerated answer and its question). */
+  public void deleteMessages(String conversationId, List<String> ids) {
+    for (String id : ids) {
+      jdbc.sql("DELETE FROM messages WHERE conversation_id = ? AND id = ?")
+          .params(conversationId, id)
+          .update();
+    }
+  }
+
   /** Answers still marked streaming after a restart lost their generation: mark them failed. */
   public int failInterruptedMessages() {
     return jdbc.sql("UPDATE messages SET status = ?, updated_at = ? WHERE status = ?")

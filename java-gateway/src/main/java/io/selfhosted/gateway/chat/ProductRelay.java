@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.chat;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
@@ -63,7 +64,58 @@ public class ProductRelay {
 
   /** Admits the turn, stores it, starts generating the answer, and returns its stream. */
   Turn startTurn(Caller caller, String conversationId, Query query, HttpServletRequest request) {
-    List<HistoryEntry> history = history(conversations.listMessages(conversationId));
+    return startTurn(
+        caller,
+        conversationId,
+        query,
+        conversations.listMessages(conversationId),
+        List.of(),
+        request);
+  }
+
+  /**
+   * Asks the conversation's last question again: once admitted, the last question and its answer
+   * are replaced by the new turn, and the old answer is not in the model's context.
+   */
+  Turn regenerate(Caller caller, String conversationId, JsonNode body, HttpServletRequest request) {
+    List<ConversationRepository.Message> stored = conversations.listMessages(conversationId);
+    int n = stored.size();
+    if (n < 2
+        || !"user".equals(stored.get(n - 2).role())
+        || !"assistant".equals(stored.get(n - 1).role())) {
+      throw new ApiException(
+          HttpStatus.CONFLICT,
+          "invalid_request_error",
+          "nothing_to_regenerate",
+          "regenerate",
+          "the conversation does not end with an answer to regenerate");
+    }
+    if (ConversationRepository.STREAMING.equals(stored.get(n - 1).status())) {
+      throw new ApiException(
+          HttpStatus.CONFLICT,
+          "invalid_request_error",
+          "answer_in_progress",
+          "regenerate",
+          "the last answer is still being generated; stop it first");
+    }
+    Query query = requests.parseRegenerate(body, stored.get(n - 2).content());
+    return startTurn(
+        caller,
+        conversationId,
+        query,
+        stored.subList(0, n - 2),
+        List.of(stored.get(n - 2).id(), stored.get(n - 1).id()),
+        request);
+  }
+
+  private Turn startTurn(
+      Caller caller,
+      String conversationId,
+      Query query,
+      List<ConversationRepository.Message> earlier,
+      List<String> replacing,
+      HttpServletRequest request) {
+    List<HistoryEntry> history = history(earlier);
     String model = query.profile().name();
     Exchange exchange =
         new Exchange(
@@ -76,6 +128,7 @@ public class ProductRelay {
     StreamPipeline.Run run = pipeline.admit(exchange);
     GenerationStream stream;
     try {
+      conversations.deleteMessages(conversationId, replacing);
       conversations.insertMessage(
           conversationId, "user", query.query(), ConversationRepository.COMPLETE, model);
       var assistant =

@@ -114,6 +114,71 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void regenerateReplacesTheLastAnswerAndKeepsTheOldOneOutOfTheContext() throws Exception {
+    String conversation = newConversation();
+    for (String question : List.of("first question", "second question")) {
+      try (SseClient stream = open(ask(conversation, question).get("streamUrl").asText(), null)) {
+        stream.rest();
+      }
+    }
+    UPSTREAM.enqueue(FakeModelService.stream("another", " answer"));
+    JsonNode again;
+    try (Response response =
+        post(
+            "/api/conversations/" + conversation + "/messages",
+            "{\"model\":\"demo-model\",\"regenerate\":true}")) {
+      assertThat(response.code()).isEqualTo(202);
+      again = Json.parse(response.body().string());
+    }
+    try (SseClient stream = open(again.get("streamUrl").asText(), null)) {
+      assertThat(text(stream.rest())).isEqualTo("another answer");
+    }
+
+    JsonNode sent = Json.parse(UPSTREAM.chatRequests().get(2).getBody().utf8()).get("messages");
+    List<String> turns = new ArrayList<>();
+    sent.forEach(m -> turns.add(m.get("role").asText() + ":" + m.get("content").asText()));
+    assertThat(turns)
+        .containsExactly(
+            "system:你是一个乐于助人的人工智能助手。",
+            "user:first question",
+            "assistant:Hello, world!",
+            "user:second question");
+    List<String> stored = new ArrayList<>();
+    messages(conversation).forEach(m -> stored.add(m.get("content").asText()));
+    assertThat(stored)
+        .containsExactly("first question", "Hello, world!", "second question", "another answer");
+  }
+
+  @Test
+  void regenerateNeedsAFinishedAnswerAndNoQuery() throws Exception {
+    String conversation = newConversation();
+    String regenerate = "{\"model\":\"demo-model\",\"regenerate\":true}";
+    try (Response response = post("/api/conversations/" + conversation + "/messages", regenerate)) {
+      assertThat(response.code()).isEqualTo(409);
+      assertThat(Json.parse(response.body().string()).at("/error/code").asText())
+          .isEqualTo("nothing_to_regenerate");
+    }
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    ask(conversation, "hi");
+    live.awaitStarted();
+    try (Response response = post("/api/conversations/" + conversation + "/messages", regenerate)) {
+      assertThat(response.code()).isEqualTo(409);
+      assertThat(Json.parse(response.body().string()).at("/error/code").asText())
+          .isEqualTo("answer_in_progress");
+    }
+    live.finish();
+    for (String bad :
+        List.of(
+            "{\"model\":\"demo-model\",\"regenerate\":true,\"query\":\"x\"}",
+            "{\"model\":\"demo-model\",\"regenerate\":\"yes\"}")) {
+      try (Response response = post("/api/conversations/" + conversation + "/messages", bad)) {
+        assertThat(response.code()).as(bad).isEqualTo(400);
+      }
+    }
+  }
+
+  @Test
   void aReconnectWithLastEventIdResumesExactly() throws Exception {
     LiveStream live = new LiveStream();
     UPSTREAM.enqueue(live);
