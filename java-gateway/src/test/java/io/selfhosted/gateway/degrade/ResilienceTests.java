@@ -82,6 +82,11 @@ class ResilienceTests {
                 "--gateway.breaker.half-open-calls=1",
                 "--gateway.fallback.reply=" + SORRY,
                 "--gateway.shedding.max-wait=5s",
+                "--gateway.models.profiles[0].name=demo-model",
+                "--gateway.models.profiles[0].upstream-model=demo-model",
+                "--gateway.models.profiles[0].fallback-model=second-model",
+                "--gateway.models.profiles[1].name=second-model",
+                "--gateway.models.profiles[1].upstream-model=second-model",
                 "--gateway.shedding.scrape-interval=100ms"));
     String redis = System.getenv("GATEWAY_TEST_REDIS_URL");
     if (redis != null && !redis.isBlank()) {
@@ -173,6 +178,25 @@ class ResilienceTests {
   }
 
   @Test
+  void aFailingModelIsAnsweredByItsFallbackModelThenByTheCannedReply() throws Exception {
+    upstream.setDefault(
+        r ->
+            Json.parse(r.getBody().utf8()).get("model").asText().equals("demo-model")
+                ? FakeModelService.error(500, "server_error", "engine_error", "the GPU fell over")
+                : FakeModelService.stream("from", " the", " fallback"));
+    Reply fallback = reply(gateway, CHAT);
+    assertThat(fallback.status()).isEqualTo(200);
+    assertThat(fallback.content()).isEqualTo("from the fallback");
+    assertThat(fallback.degraded()).isEqualTo("fallback_model");
+    assertThat(fallback.body().get("model").asText()).isEqualTo("demo-model");
+
+    upstream.setDefault(r -> FakeModelService.error(500, "server_error", "engine_error", "down"));
+    Reply canned = reply(gateway, CHAT);
+    assertThat(canned.content()).isEqualTo(SORRY);
+    assertThat(canned.degraded()).isEqualTo("fallback_model, fallback_reply");
+  }
+
+  @Test
   void aSlowFirstTokenOpensTheBreakerAndFallbacksAnswerAtOnce() throws Exception {
     upstream.setDefault(r -> FakeModelService.slow(800, "late"));
     // With the fast call of fresh(): two slow ones of three are over the 50% slow rate.
@@ -184,7 +208,8 @@ class ResilienceTests {
 
     Reply fallback = reply(gateway, CHAT);
     assertThat(fallback.content()).isEqualTo(SORRY);
-    assertThat(fallback.degraded()).isEqualTo("fallback_reply");
+    // demo-model's fallback model is served by the same (slow) replica: both are out.
+    assertThat(fallback.degraded()).isEqualTo("fallback_model, fallback_reply");
     assertThat(fallback.millis()).isLessThan(800);
     assertThat(upstream.chatRequestCount()).as("nothing sent while open").isEqualTo(calls);
   }
@@ -236,7 +261,7 @@ class ResilienceTests {
         SseClient.HTTP.newCall(request(gateway, "/admin/usage?limit=21").get().build()).execute()) {
       usage = Json.parse(response.body().string()).get("data");
     }
-    assertThat(usage.get(0).get("degraded").asText()).isEqualTo("fallback_reply");
+    assertThat(usage.get(0).get("degraded").asText()).isEqualTo("fallback_model, fallback_reply");
     assertThat(usage.get(0).get("status").asText()).isEqualTo("completed");
     for (int i = 1; i < 21; i++) {
       assertThat(usage.get(i).get("status").asText()).isEqualTo("failed");
