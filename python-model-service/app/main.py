@@ -153,6 +153,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         err = validation_error(exc.errors())
         return JSONResponse(err.body(), status_code=err.status)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # Python's JSON parser recurses per level of nesting: a body nested thousands deep is the
+        # client's mistake, not a server failure.
+        err = ApiError(400, "the request body is nested too deeply", param=None, code="invalid_json")
+        return JSONResponse(err.body(), status_code=400)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind, code = _HTTP_ERROR_TYPES.get(exc.status_code, ("invalid_request_error", "http_error"))

@@ -48,6 +48,8 @@ def assert_envelope(r: httpx.Response, status: int, type_: str, param: str | Non
         ({"messages": OK_MESSAGES, "logprobs": True}, "logprobs"),
         ({"messages": [{"role": "system", "content": "only a system turn"}]}, "messages"),
         ({"messages": OK_MESSAGES, "stop": ""}, "stop"),
+        ({"messages": OK_MESSAGES, "seed": 2**70}, "seed"),
+        ({"messages": OK_MESSAGES, "seed": -(2**64)}, "seed"),
     ],
 )
 def test_invalid_requests_are_400_naming_the_field(client: httpx.Client, body: dict, param: str) -> None:
@@ -62,6 +64,8 @@ def test_invalid_requests_are_400_naming_the_field(client: httpx.Client, body: d
         b"not json at all",
         b"[1, 2, 3]",
         b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
 )
 def test_malformed_bodies_are_400(client: httpx.Client, raw: bytes) -> None:
@@ -138,3 +142,12 @@ def test_health_ready_metrics_need_no_token(server: LiveServer) -> None:
 
 def test_wrong_method_is_405_envelope(client: httpx.Client) -> None:
     assert_envelope(client.get("/v1/chat/completions"), 405, "invalid_request_error")
+
+
+@pytest.mark.parametrize("seed", [2**64 - 1, -(2**63), 0])
+def test_every_seed_a_generator_takes_is_accepted(client: httpx.Client, seed: int) -> None:
+    r = client.post(
+        "/v1/chat/completions",
+        json={"messages": OK_MESSAGES, "seed": seed, "temperature": 1.0, "max_tokens": 2},
+    )
+    assert r.status_code == 200, r.text

@@ -62,6 +62,7 @@ def test_lesson_validation_uses_the_envelope(client: httpx.Client) -> None:
         ({"prompt": "hi", "history": [{"role": "wizard", "content": "x"}]}, "history.0.role"),
         ({"prompt": "hi", "mode": "sideways"}, "mode"),
         ({"prompt": "hi", "top_p": 0}, "top_p"),
+        ({"prompt": "hi", "seed": 2**64}, "seed"),
     ):
         r = client.post("/chat/new/message/", json=body)
         assert r.status_code == 400

@@ -83,20 +83,11 @@ public class ChatRequests {
     Double topP = number(request, "top_p", 0, 1);
     JsonNode stopNode = request.get("stop");
     List<String> stop = stopNode == null || stopNode.isNull() ? List.of() : stop(stopNode);
-    Integer seed = integer(request, "seed");
+    Long seed = seed(request);
     // vLLM's extension, honoured by our model service: generate max_tokens whatever the model
     // says, as load tests and benchmarks need.
     Boolean ignoreEos = request.has("ignore_eos") ? bool(request, "ignore_eos", false) : null;
-    ChatCall call =
-        call(
-            profile,
-            messages,
-            maxTokens,
-            temperature,
-            topP,
-            stop,
-            seed == null ? null : seed.longValue(),
-            ignoreEos);
+    ChatCall call = call(profile, messages, maxTokens, temperature, topP, stop, seed, ignoreEos);
     return new Completion(profile, stream, includeUsage, call);
   }
 
@@ -236,6 +227,18 @@ public class ChatRequests {
       throw ApiException.invalid(field, field + " must be at least 1");
     }
     return value.asInt();
+  }
+
+  /** Any 64-bit integer, as the model service's generators take. */
+  private static Long seed(ObjectNode request) {
+    JsonNode value = request.get("seed");
+    if (value == null || value.isNull()) {
+      return null;
+    }
+    if (!value.isIntegralNumber() || !value.canConvertToLong()) {
+      throw ApiException.invalid("seed", "seed must be a 64-bit integer");
+    }
+    return value.asLong();
   }
 
   private static Double number(ObjectNode request, String field, double min, double max) {

@@ -304,4 +304,24 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
           .contains("gateway_upstream_outstanding{");
     }
   }
+
+  @Test
+  void passesSixtyFourBitSeedsThrough() throws Exception {
+    for (String seed : new String[] {"9223372036854775807", "-9223372036854775808", "4294967296"}) {
+      try (var response =
+          post(
+              "/v1/chat/completions",
+              "{\"model\":\"demo-model\",\"seed\":"
+                  + seed
+                  + ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")) {
+        assertThat(response.code()).as(seed).isEqualTo(200);
+      }
+      assertThat(
+              io.selfhosted.gateway.support.Json.parse(
+                      UPSTREAM.chatRequests().get(UPSTREAM.chatRequestCount() - 1).getBody().utf8())
+                  .get("seed")
+                  .asText())
+          .isEqualTo(seed);
+    }
+  }
 }

@@ -70,6 +70,8 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "/v1/chat/completions | {\"model\":\"demo-model\",\"temperature\":\"hot\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | temperature",
         "/v1/chat/completions | {\"model\":\"demo-model\",\"max_tokens\":-5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | max_tokens",
         "/v1/chat/completions | {\"model\":\"demo-model\",\"top_p\":3,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | top_p",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"seed\":1180591620717411303424,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | seed",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"seed\":1.5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]} | seed",
         "/api/chat/messages   | {\"model\":\"demo-model\"} | query",
         "/api/chat/messages   | {\"model\":\"demo-model\",\"query\":[\"hi\"]} | query",
         "/api/chat/messages   | {\"model\":\"demo-model\",\"query\":\"   \"} | query",
@@ -79,6 +81,20 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
       throws Exception {
     JsonNode error = expectError(post(path.trim(), body), 400);
     assertThat(error.get("param").asText()).isEqualTo(param.trim());
+  }
+
+  @Test
+  void refusesBodiesNestedThousandsDeep() throws Exception {
+    String deep = "[".repeat(100_000) + "]".repeat(100_000);
+    expectError(post("/v1/chat/completions", deep), 400);
+    expectError(
+        post(
+            "/v1/chat/completions",
+            "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"x\":"
+                + deep
+                + "}"),
+        400);
   }
 
   @Test
