@@ -11,7 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.deps import validation_error
@@ -19,6 +22,7 @@ from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.routes import health, lesson, openai
 from app.core.config import Settings
 from app.engine.base import Engine
+from app.protocol import ChatCompletionRequest, LessonChatRequest
 from app.serving.chat import ChatService
 from app.serving.errors import ApiError
 from app.serving.metrics import ServiceMetrics
@@ -140,7 +144,38 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _install_error_handlers(app)
+    _document_request_bodies(app)
     return app
+
+
+# The chat routes parse their bodies themselves (precise 400s): their schemas are added here, so
+# that the OpenAPI document describes them (clients, and the fuzzing tests, read it).
+_REQUEST_BODIES: dict[str, type[BaseModel]] = {
+    "/v1/chat/completions": ChatCompletionRequest,
+    "/chat/new/message/": LessonChatRequest,
+}
+
+
+def _document_request_bodies(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in _REQUEST_BODIES.values()],
+                ref_template="#/components/schemas/{model}",
+            )
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+            for path, model in _REQUEST_BODIES.items():
+                spec["paths"][path]["post"]["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+                    },
+                }
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -152,13 +187,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = validation_error(exc.errors())
         return JSONResponse(err.body(), status_code=err.status)
-
-    @app.exception_handler(RecursionError)
-    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
-        # Python's JSON parser recurses per level of nesting: a body nested thousands deep is the
-        # client's mistake, not a server failure.
-        err = ApiError(400, "the request body is nested too deeply", param=None, code="invalid_json")
-        return JSONResponse(err.body(), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

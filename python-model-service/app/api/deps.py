@@ -79,6 +79,9 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
             raise invalid(
                 f"The request body is not valid JSON: {exc.msg}", None, code="invalid_json"
             ) from exc
+        except RecursionError as exc:
+            # The parser recurses per level: a body nested thousands deep is the client's mistake.
+            raise invalid("The request body is nested too deeply", None, code="invalid_json") from exc
         if not isinstance(data, dict):
             raise invalid("The request body must be a JSON object", None, code="invalid_json")
         try:

@@ -18,6 +18,10 @@ from app.engine.base import SamplingParams
 
 _SYSTEM_RANDOM = random.SystemRandom()
 
+# Below this a temperature decodes as argmax anyway, and dividing scores by it can overflow to inf
+# (which would poison the whole batch): such requests are decoded greedily.
+MIN_TEMPERATURE = 1e-4
+
 
 @dataclass
 class RowSampler:
@@ -30,7 +34,7 @@ class RowSampler:
     @classmethod
     def from_params(cls, params: SamplingParams) -> RowSampler:
         """A sampler for ``params``; greedy requests need no generator."""
-        if params.temperature <= 0:
+        if params.temperature < MIN_TEMPERATURE:
             return cls(0.0, 1.0, None)
         gen = torch.Generator(device="cpu")
         gen.manual_seed(params.seed if params.seed is not None else _SYSTEM_RANDOM.getrandbits(63))
@@ -44,8 +48,10 @@ class RowSampler:
         if self.top_p < 1.0:
             sorted_probs, order = torch.sort(probs, descending=True)
             cumulative = torch.cumsum(sorted_probs, dim=-1)
-            # keep the smallest prefix whose mass reaches top_p (the first token always stays)
+            # keep the smallest prefix whose mass reaches top_p; the first token always stays, also
+            # when top_p is too small for float32 and compares as 0
             drop = cumulative - sorted_probs >= self.top_p
+            drop[0] = False
             sorted_probs = sorted_probs.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
         return int(torch.multinomial(probs, 1, generator=self.generator).item())

@@ -21,6 +21,19 @@ def test_top_p_keeps_only_the_nucleus() -> None:
     assert {s.choose(scores) for _ in range(50)} == {0}
 
 
+def test_a_top_p_too_small_for_float32_still_keeps_the_most_likely_token() -> None:
+    # 5e-324 compares as 0 against float32 probabilities: nothing must be dropped to an empty row.
+    scores = torch.tensor([1.0, 3.0, 2.0])
+    s = RowSampler.from_params(SamplingParams(5, temperature=0.7, top_p=5e-324, seed=1))
+    assert {s.choose(scores) for _ in range(20)} == {1}
+
+
+def test_a_temperature_too_small_to_divide_by_decodes_greedily() -> None:
+    assert (
+        RowSampler.from_params(SamplingParams(5, temperature=5e-324, seed=3)).choose(torch.randn(10)) is None
+    )
+
+
 def test_registry_forces_each_sampled_row() -> None:
     reg = SamplerRegistry()
     greedy = reg.add(SamplingParams(5, temperature=0.0))

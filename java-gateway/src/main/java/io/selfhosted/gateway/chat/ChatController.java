@@ -11,6 +11,8 @@ import io.selfhosted.gateway.models.ModelProfiles;
 import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -73,7 +75,12 @@ public class ChatController {
               + " chat.completion object. Rate-limit state is in the x-ratelimit-* headers.")
   public void createChatCompletion(
       @AuthenticationPrincipal Caller caller,
-      @RequestBody JsonNode body,
+      @io.swagger.v3.oas.annotations.parameters.RequestBody(
+              required = true,
+              content =
+                  @Content(schema = @Schema(implementation = RequestSchemas.ChatCompletion.class)))
+          @RequestBody
+          JsonNode body,
       HttpServletRequest request,
       HttpServletResponse response) {
     Completion completion = requests.parseCompletion(body);
@@ -90,7 +97,12 @@ public class ChatController {
   @Operation(summary = "Ask in a conversation; the answer's product events stream in the reply")
   public void createMessageStream(
       @AuthenticationPrincipal Caller caller,
-      @RequestBody JsonNode body,
+      @io.swagger.v3.oas.annotations.parameters.RequestBody(
+              required = true,
+              content =
+                  @Content(schema = @Schema(implementation = RequestSchemas.ProductMessage.class)))
+          @RequestBody
+          JsonNode body,
       HttpServletRequest request,
       HttpServletResponse response) {
     Query query = requests.parseQuery(body);
