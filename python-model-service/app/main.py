@@ -59,26 +59,14 @@ def resolve_model_path(settings: Settings) -> str:
     return str(folder)
 
 
-def served_model_name(settings: Settings, path: str) -> str:
-    """MODEL_NAME, else ``demo-model`` for the demo model, else the folder name or the hub id."""
-    from app.demo_model.build import FINGERPRINT_FILE
-
-    folder = Path(path).expanduser()
-    if settings.name:
-        return settings.name
-    if (folder / FINGERPRINT_FILE).is_file():
-        return "demo-model"  # whatever folder DEMO_MODEL_DIR put it in
-    return folder.resolve().name if folder.is_dir() else path
-
-
 def load_engine_from_settings(settings: Settings) -> Engine:
     """Load the configured model into the configured engine (blocking)."""
-    from app.engine.loader import load_engine
+    from app.engine.loader import load_engine, served_model_name
 
     path = resolve_model_path(settings)
     return load_engine(
         path,
-        model_id=served_model_name(settings, path),
+        model_id=served_model_name(path, settings.name),
         device=settings.device,
         dtype=settings.dtype,
         trust_remote_code=settings.trust_remote_code,

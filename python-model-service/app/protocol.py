@@ -170,18 +170,3 @@ class LessonStreamEvent(BaseModel):
     text: str
     message_id: str
     finish_reason: str | None = None
-
-
-class ErrorBody(BaseModel):
-    """The inside of the shared error envelope."""
-
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """The shared error envelope of every non-2xx JSON reply."""
-
-    error: ErrorBody

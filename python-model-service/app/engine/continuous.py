@@ -103,13 +103,6 @@ class ContinuousBatchingEngine(Engine):
         processors.tensors_required = 1
         self._manager.logit_processor = processors
 
-    @classmethod
-    def from_pretrained(cls, path: str, **kwargs: Any) -> Engine:
-        """Load a model folder (or hub id) and build this engine around it, for benchmarks and scripts."""
-        from app.engine.loader import load_engine
-
-        return load_engine(path, engine="continuous", **kwargs)
-
     def start(self) -> None:
         self._manager.start()
 

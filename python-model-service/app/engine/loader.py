@@ -39,10 +39,17 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def default_model_id(path: str) -> str:
-    """A local folder serves as its folder name; a hub id as itself."""
-    local = Path(path).expanduser()
-    return local.resolve().name if local.is_dir() else path
+def served_model_name(path: str, name: str | None = None) -> str:
+    """The one name the service answers to: ``name`` (MODEL_NAME) when given, else ``demo-model``
+    for the bundled demo model wherever it was built, else the folder name or the hub id."""
+    from app.demo_model.build import FINGERPRINT_FILE
+
+    if name:
+        return name
+    folder = Path(path).expanduser()
+    if (folder / FINGERPRINT_FILE).is_file():
+        return "demo-model"
+    return folder.resolve().name if folder.is_dir() else path
 
 
 def _needs_generate_engine(config: Any, trust_remote_code: bool) -> bool:
@@ -91,7 +98,7 @@ def load_engine(
     limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
     natural = min((int(v) for v in limits if isinstance(v, int) and 0 < v < 10**8), default=4096)
     context = min(max_model_len, natural) if max_model_len else natural
-    served = model_id or default_model_id(path)
+    served = model_id or served_model_name(path)
 
     choice = engine
     if choice == "auto":

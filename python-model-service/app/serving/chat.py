@@ -100,7 +100,7 @@ class ChatService:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
-        self.model_id = settings.name or engine.model_id
+        self.model_id = engine.model_id  # resolved once, by the loader (served_model_name)
         self.max_model_len = min(settings.max_model_len or engine.max_model_len, engine.max_model_len)
         self.queued = 0
         self.running = 0

@@ -39,3 +39,8 @@ def overloaded(message: str, retry_after: int) -> ApiError:
     return ApiError(
         503, message, type="overloaded_error", code="overloaded", headers={"Retry-After": str(retry_after)}
     )
+
+
+def engine_failed() -> ApiError:
+    """The engine failed a generation: a 500 before a reply started, an error event inside one."""
+    return ApiError(500, "generation failed", type="server_error", code="engine_error")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from app.protocol import ChatMessage, LessonChatRequest, LessonChatResponse, LessonStreamEvent
 from app.serving.chat import ChatService, Finished, PreparedChat, RequestRecord, Ticket
-from app.serving.errors import ApiError
+from app.serving.errors import engine_failed
 from app.serving.sse import DONE, sse_data
 
 
@@ -36,7 +36,7 @@ async def complete_lesson(
     """``{response, history, status, time}``; history includes the new exchange."""
     text, finished = await service.complete(prepared, ticket, record)
     if finished.finish_reason == "error":
-        raise ApiError(500, "generation failed", type="server_error", code="engine_error")
+        raise engine_failed()
     history = [
         *req.history,
         ChatMessage(role="user", content=req.prompt),

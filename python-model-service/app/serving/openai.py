@@ -17,7 +17,7 @@ from app.protocol import (
     Usage,
 )
 from app.serving.chat import ChatService, Finished, PreparedChat, RequestRecord, Ticket, new_id
-from app.serving.errors import ApiError, invalid
+from app.serving.errors import engine_failed, invalid
 from app.serving.sse import DONE, sse_data
 
 
@@ -56,7 +56,7 @@ async def complete_openai(
     """A non-streamed ``chat.completion``."""
     text, finished = await service.complete(prepared, ticket, record)
     if finished.finish_reason == "error":
-        raise ApiError(500, "generation failed", type="server_error", code="engine_error")
+        raise engine_failed()
     return ChatCompletion(
         id=new_id("chatcmpl"),
         created=int(time.time()),
@@ -100,15 +100,7 @@ async def stream_openai(
             yield f"data: {head}{json.dumps(event.text, ensure_ascii=False)}{tail}\n\n"
             continue
         if event.finish_reason == "error":
-            err = {
-                "error": {
-                    "message": "generation failed",
-                    "type": "server_error",
-                    "param": None,
-                    "code": "engine_error",
-                }
-            }
-            yield sse_data(json.dumps(err))
+            yield sse_data(json.dumps(engine_failed().body()))
         else:
             yield chunk(DeltaMessage(), event.finish_reason)
         if include_usage:

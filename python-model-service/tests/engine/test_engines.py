@@ -17,7 +17,7 @@ HELLO = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何�
 @pytest.fixture(scope="module")
 def one_slot_engine(demo_model_dir: Path) -> Iterator[Engine]:
     """A continuous-batching engine that runs one request at a time, so a second one must queue."""
-    eng = ContinuousBatchingEngine.from_pretrained(str(demo_model_dir), max_batch_requests=1)
+    eng = load_engine(str(demo_model_dir), engine="continuous", max_batch_requests=1)
     eng.start()
     yield eng
     eng.stop(10)

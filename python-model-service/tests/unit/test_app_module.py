@@ -22,7 +22,7 @@ def test_importing_needs_no_environment(monkeypatch: pytest.MonkeyPatch) -> None
 def test_served_model_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from app.core.config import Settings
     from app.demo_model.build import FINGERPRINT_FILE
-    from app.main import served_model_name
+    from app.engine.loader import served_model_name
 
     settings = Settings(service_token="k" * 24)
     demo = tmp_path / "dm-elsewhere"
@@ -30,8 +30,8 @@ def test_served_model_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (demo / FINGERPRINT_FILE).write_text("x")
     plain = tmp_path / "qwen2.5-0.5b"
     plain.mkdir()
-    assert served_model_name(settings, str(demo)) == "demo-model"
-    assert served_model_name(settings, str(plain)) == "qwen2.5-0.5b"
-    assert served_model_name(settings, "Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
+    assert served_model_name(str(demo), settings.name) == "demo-model"
+    assert served_model_name(str(plain), settings.name) == "qwen2.5-0.5b"
+    assert served_model_name("Qwen/Qwen2.5-7B-Instruct", settings.name) == "Qwen/Qwen2.5-7B-Instruct"
     named = Settings(service_token="k" * 24, name="prod-chat")
-    assert served_model_name(named, str(demo)) == "prod-chat"
+    assert served_model_name(str(demo), named.name) == "prod-chat"

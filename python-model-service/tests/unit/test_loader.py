@@ -6,9 +6,9 @@ import torch
 from app.engine.loader import (
     ModelLoadError,
     _needs_generate_engine,
-    default_model_id,
     resolve_device,
     resolve_dtype,
+    served_model_name,
 )
 
 
@@ -45,5 +45,5 @@ def test_remote_code_models_get_the_generate_engine() -> None:
 def test_model_id_is_the_folder_name_or_the_hub_id(tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "demo-model"
     folder.mkdir()
-    assert default_model_id(str(folder)) == "demo-model"
-    assert default_model_id("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert served_model_name(str(folder)) == "demo-model"
+    assert served_model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
