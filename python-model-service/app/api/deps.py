@@ -16,8 +16,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from app.core.config import Settings
-from app.serving.chat import ChatService, RequestRecord
+from app.serving.chat import ChatService
 from app.serving.errors import ApiError, invalid, overloaded
+from app.serving.record import RequestRecord
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")

@@ -12,9 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.ids import random_hex
 from app.core.logging import request_id_var
-from app.serving.chat import RequestRecord
 from app.serving.errors import ApiError
 from app.serving.metrics import ServiceMetrics
+from app.serving.record import RequestRecord
 
 access_log = logging.getLogger("app.access")
 

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from app.api.deps import until_disconnect
-from app.serving.chat import ChatService, Ticket
+from app.serving.admission import Ticket
+from app.serving.chat import ChatService
 from app.serving.sse import EventStreamResponse
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

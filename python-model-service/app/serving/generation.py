@@ -1,0 +1,165 @@
+"""The generation of one admitted request: engine steps, detokenizing, stop strings, and the
+metrics of each step."""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.core.config import Settings
+from app.core.ids import random_hex
+from app.engine.base import Engine, SamplingParams
+from app.serving.admission import Ticket
+from app.serving.detokenize import IncrementalDetokenizer
+from app.serving.metrics import ServiceMetrics
+from app.serving.record import RequestRecord
+from app.serving.stop import StopMatcher
+
+log = logging.getLogger("app.serving")
+
+
+@dataclass
+class PreparedChat:
+    """A validated request, ready for the engine."""
+
+    request_id: str
+    prompt_ids: list[int]
+    params: SamplingParams
+    stops: list[str]
+    messages: list[dict[str, str]]
+
+
+@dataclass
+class TextDelta:
+    """New text for the client."""
+
+    text: str
+
+
+@dataclass
+class Finished:
+    """The end of a generation, with its counts."""
+
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    error: str | None = None
+
+
+class Generation:
+    """Runs admitted requests on the engine and turns its token steps into text."""
+
+    def __init__(self, engine: Engine, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.metrics = metrics
+        self.active: set[str] = set()
+
+    def abort_all(self) -> int:
+        """End every in-flight generation now (finish_reason ``cancelled``); returns how many."""
+        active = list(self.active)
+        for engine_id in active:
+            self.engine.abort(engine_id)
+        return len(active)
+
+    def run(
+        self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
+    ) -> AsyncIterator[TextDelta | Finished]:
+        """Generate the reply as text deltas followed by one ``Finished``."""
+        gen = self._run(prepared, ticket, record)
+        # A stream the server never starts iterating must still give back its queue place.
+        weakref.finalize(gen, ticket.release)
+        return gen
+
+    async def _run(
+        self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
+    ) -> AsyncIterator[TextDelta | Finished]:
+        m = self.metrics
+        record.model = self.engine.model_id
+        record.prompt_tokens = len(prepared.prompt_ids)
+        if self.settings.log_prompts:
+            record.prompt_text = repr(prepared.messages)
+        m.prompt_tokens.inc(len(prepared.prompt_ids))
+        detok = IncrementalDetokenizer(self.engine.tokenizer, skip_ids=self.engine.eos_token_ids)
+        matcher = StopMatcher(prepared.stops)
+        engine_id = f"{prepared.request_id}-{random_hex(8)}"
+        steps = self.engine.generate(engine_id, prepared.prompt_ids, prepared.params)
+        generated = 0
+        first_text_at: float | None = None
+        last_token_at: float | None = None
+        finish_reason = "cancelled"
+        error: str | None = None
+        self.active.add(engine_id)
+        try:
+            try:
+                async for step in steps:
+                    now = time.perf_counter()
+                    if not ticket.started:
+                        ticket.mark_started()
+                        m.queue_time.observe(now - ticket.admitted_at)
+                    if step.token_ids and last_token_at is not None:
+                        per_token = (now - last_token_at) / len(step.token_ids)
+                        for _ in step.token_ids:
+                            m.tpot.observe(per_token)
+                    if step.token_ids:
+                        last_token_at = now
+                    # one delta per engine step: a step carries several tokens when the client fell behind
+                    parts: list[str] = []
+                    for token in step.token_ids:
+                        generated += 1
+                        text = matcher.feed(detok.step(token))
+                        if text:
+                            parts.append(text)
+                        if matcher.stopped:
+                            break
+                    if parts:
+                        text = "".join(parts)
+                        if first_text_at is None:
+                            first_text_at = now
+                            record.ttft_s = now - ticket.admitted_at
+                            m.ttft.observe(record.ttft_s)
+                        if self.settings.log_prompts:
+                            record.reply_text.append(text)
+                        yield TextDelta(text)
+                    if matcher.stopped:
+                        finish_reason = "stop"
+                        break
+                    if step.finish_reason is not None:
+                        finish_reason = "stop" if step.finish_reason == "stop" else step.finish_reason
+                        error = step.error
+                        break
+            except Exception as exc:  # an engine failure ends this request, not the server
+                finish_reason, error = "error", f"{type(exc).__name__}: {exc}"
+            if finish_reason in ("stop", "length", "cancelled"):
+                tail = matcher.flush()
+                if tail:
+                    yield TextDelta(tail)
+            if finish_reason == "error":
+                log.error("event=engine_error request_id=%s detail=%r", prepared.request_id, error)
+            yield Finished(finish_reason, len(prepared.prompt_ids), generated, error)
+        finally:
+            # Closing the engine stream cancels the request there when it has not finished (stop string,
+            # client gone); this is what frees its slot within one decoding step.
+            await steps.aclose()  # type: ignore[attr-defined]
+            self.active.discard(engine_id)
+            ticket.release()
+            record.completion_tokens = generated
+            record.finish_reason = finish_reason
+            m.completion_tokens.inc(generated)
+            m.finished.labels(finish_reason=finish_reason).inc()
+
+    async def complete(
+        self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
+    ) -> tuple[str, Finished]:
+        """The whole reply at once."""
+        parts: list[str] = []
+        finished = Finished("cancelled", len(prepared.prompt_ids), 0)
+        async for event in self.run(prepared, ticket, record):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            else:
+                finished = event
+        return "".join(parts), finished
