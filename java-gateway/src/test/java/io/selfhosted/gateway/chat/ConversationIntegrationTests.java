@@ -53,6 +53,14 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
     return text.toString();
   }
 
+  /** The messages of the {@code n}th upstream request, as "role:content". */
+  private static List<String> sentTurns(int n) {
+    JsonNode sent = Json.parse(UPSTREAM.chatRequests().get(n).getBody().utf8()).get("messages");
+    List<String> turns = new ArrayList<>();
+    sent.forEach(m -> turns.add(m.get("role").asText() + ":" + m.get("content").asText()));
+    return turns;
+  }
+
   private JsonNode messages(String conversationId) throws Exception {
     return body(get("/api/conversations/" + conversationId + "/messages")).get("data");
   }
@@ -102,10 +110,7 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
       stream.rest();
     }
 
-    JsonNode sent = Json.parse(UPSTREAM.chatRequests().get(1).getBody().utf8()).get("messages");
-    List<String> turns = new ArrayList<>();
-    sent.forEach(m -> turns.add(m.get("role").asText() + ":" + m.get("content").asText()));
-    assertThat(turns)
+    assertThat(sentTurns(1))
         .containsExactly(
             "system:你是一个乐于助人的人工智能助手。",
             "user:first question",
@@ -134,10 +139,7 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
       assertThat(text(stream.rest())).isEqualTo("another answer");
     }
 
-    JsonNode sent = Json.parse(UPSTREAM.chatRequests().get(2).getBody().utf8()).get("messages");
-    List<String> turns = new ArrayList<>();
-    sent.forEach(m -> turns.add(m.get("role").asText() + ":" + m.get("content").asText()));
-    assertThat(turns)
+    assertThat(sentTurns(2))
         .containsExactly(
             "system:你是一个乐于助人的人工智能助手。",
             "user:first question",

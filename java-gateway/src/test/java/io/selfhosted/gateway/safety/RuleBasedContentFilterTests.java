@@ -21,18 +21,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** Rules from a YAML file: prompt checks, strict validation, reloads by hand and by watching. */
 class RuleBasedContentFilterTests {
 
-  private static final String RULES =
-      """
-      rules:
-        - id: weapons-zh
-          category: violence
-          keywords: ["制造炸弹", "炸弹制作"]
-        - id: weapons-en
-          category: violence
-          keywords: ["make a bomb"]
-          patterns: ["how\\\\s*to\\\\s*build\\\\s*a\\\\s*(pipe)?bomb"]
-          max-length: 40
-      """;
+  private static final String RULES = TestRules.WEAPONS;
 
   private static final String SECRETS =
       """

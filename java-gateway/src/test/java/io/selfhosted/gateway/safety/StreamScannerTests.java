@@ -11,34 +11,10 @@ import org.springframework.lang.Nullable;
 /** What a client receives of a streamed reply, chunk by chunk, under keyword and regex rules. */
 class StreamScannerTests {
 
-  private static final String RULES =
-      """
-      rules:
-        - id: weapons-zh
-          category: violence
-          keywords: ["制造炸弹", "炸弹制作"]
-        - id: weapons-en
-          category: violence
-          keywords: ["make a bomb"]
-          patterns: ["how\\\\s*to\\\\s*build\\\\s*a\\\\s*(pipe)?bomb"]
-          max-length: 40
-        - id: cards
-          category: privacy
-          patterns: ["\\\\d{4}-?\\\\d{4}-?\\\\d{4}-?\\\\d{4}"]
-          max-length: 19
-      """;
+  private static final String RULES = TestRules.WEAPONS_AND_CARDS;
 
   /** Keywords only: the longest folds to "makeabomb", so 8 folded characters are held back. */
-  private static final String KEYWORDS =
-      """
-      rules:
-        - id: weapons-zh
-          category: violence
-          keywords: ["制造炸弹", "炸弹制作"]
-        - id: weapons-en
-          category: violence
-          keywords: ["make a bomb"]
-      """;
+  private static final String KEYWORDS = TestRules.KEYWORDS;
 
   private static final Verdict WEAPONS_ZH = new Verdict("weapons-zh", "violence");
   private static final Verdict WEAPONS_EN = new Verdict("weapons-en", "violence");

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.selfhosted.gateway.pipeline.UpstreamFailures;
 import io.selfhosted.gateway.support.FakeModelService;
@@ -56,14 +57,26 @@ class UpstreamStreamsTests {
   }
 
   private UpstreamPool poolWithoutWaiting(String... urls) {
+    return poolWithoutWaiting(TestProperties.breakers(), urls);
+  }
+
+  private UpstreamPool poolWithoutWaiting(BreakerProperties breakerProperties, String... urls) {
     UpstreamProperties properties = TestProperties.upstreams(List.of(urls), Duration.ofHours(1));
     client = new ModelServiceClient(properties);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    breakers = new Breakers(TestProperties.breakers(), meters);
+    breakers = new Breakers(breakerProperties, meters);
     pool = new UpstreamPool(properties, breakers, meters);
     checks = new HealthChecks(pool, client, properties);
     streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
     return pool;
+  }
+
+  /**
+   * Breakers that open once half of at least two calls were slow: no first token within {@code
+   * slow}.
+   */
+  private static BreakerProperties slowAfter(Duration slow) {
+    return new BreakerProperties(4, 2, 50, 50, slow, Duration.ofSeconds(30), 1);
   }
 
   private UpstreamStreams.Handle open(ChatCall call, String requestId, Recorder recorder) {
@@ -349,8 +362,7 @@ class UpstreamStreamsTests {
       open(CALL, "r", recorder);
       assertThat(recorder.untilEnd()).as("failed over to b").endsWith("complete");
     }
-    assertThat(breakers.replica(replicaA).getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+    assertThat(breakers.replica(replicaA).getState()).isEqualTo(CircuitBreaker.State.OPEN);
 
     for (int i = 0; i < 3; i++) {
       Recorder recorder = new Recorder();
@@ -359,17 +371,12 @@ class UpstreamStreamsTests {
     }
     assertThat(a.chatRequestCount()).as("an open breaker lets no call through").isEqualTo(2);
 
-    await()
-        .until(
-            () ->
-                breakers.replica(replicaA).getState()
-                    == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.HALF_OPEN);
+    await().until(() -> breakers.replica(replicaA).getState() == CircuitBreaker.State.HALF_OPEN);
     Recorder probe = new Recorder();
     open(CALL, "r", probe);
     assertThat(probe.untilEnd()).endsWith("complete");
     assertThat(a.chatRequestCount()).as("the half-open breaker sent a probe").isEqualTo(3);
-    assertThat(breakers.replica(replicaA).getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+    assertThat(breakers.replica(replicaA).getState()).isEqualTo(CircuitBreaker.State.CLOSED);
   }
 
   @Test
@@ -390,17 +397,7 @@ class UpstreamStreamsTests {
 
   @Test
   void aSlowWholeReplyIsNotASlowFirstToken() throws Exception {
-    poolWithoutWaiting(a.url());
-    breakers =
-        new Breakers(
-            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(100), Duration.ofSeconds(30), 1),
-            new SimpleMeterRegistry());
-    pool =
-        new UpstreamPool(
-            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
-            breakers,
-            new SimpleMeterRegistry());
-    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    poolWithoutWaiting(slowAfter(Duration.ofMillis(100)), a.url());
     a.setDefault(
         r ->
             FakeModelService.whole("all at once")
@@ -414,23 +411,12 @@ class UpstreamStreamsTests {
       assertThat(recorder.untilEnd())
           .containsExactly("open", "finish:stop", "usage:11", "complete");
     }
-    assertThat(breakers.model("demo-model").getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+    assertThat(breakers.model("demo-model").getState()).isEqualTo(CircuitBreaker.State.CLOSED);
   }
 
   @Test
   void aStreamStillWaitingForItsFirstTokenCountsAsSlowOnceItIsLate() throws Exception {
-    poolWithoutWaiting(a.url());
-    breakers =
-        new Breakers(
-            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(200), Duration.ofSeconds(30), 1),
-            new SimpleMeterRegistry());
-    pool =
-        new UpstreamPool(
-            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
-            breakers,
-            new SimpleMeterRegistry());
-    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    poolWithoutWaiting(slowAfter(Duration.ofMillis(200)), a.url());
     List<LiveStream> held = a.holdEveryStream();
     List<UpstreamStreams.Handle> handles = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
@@ -439,9 +425,7 @@ class UpstreamStreamsTests {
     await()
         .atMost(Duration.ofSeconds(5))
         .until(
-            () ->
-                breakers.replica(pool.replicas().get(0)).getState()
-                    == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+            () -> breakers.replica(pool.replicas().get(0)).getState() == CircuitBreaker.State.OPEN);
     assertThat(held).allSatisfy(live -> assertThat(live.isClientGone()).isFalse());
     handles.forEach(UpstreamStreams.Handle::cancel);
   }
@@ -462,33 +446,20 @@ class UpstreamStreamsTests {
     open(CALL, "r", next);
     assertThat(next.untilEnd()).endsWith("complete");
     assertThat(b.chatRequestCount()).as("the next call went to the other replica").isEqualTo(1);
-    assertThat(breakers.model("demo-model").getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
-    assertThat(breakers.replica(replicaA).getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+    assertThat(breakers.model("demo-model").getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+    assertThat(breakers.replica(replicaA).getState()).isEqualTo(CircuitBreaker.State.OPEN);
   }
 
   @Test
   void aSlowFirstTokenOpensTheBreaker() throws Exception {
-    poolWithoutWaiting(a.url());
-    breakers =
-        new Breakers(
-            new BreakerProperties(4, 2, 50, 50, Duration.ofMillis(100), Duration.ofSeconds(30), 1),
-            new SimpleMeterRegistry());
-    pool =
-        new UpstreamPool(
-            TestProperties.upstreams(List.of(a.url()), Duration.ofHours(1)),
-            breakers,
-            new SimpleMeterRegistry());
-    streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
+    poolWithoutWaiting(slowAfter(Duration.ofMillis(100)), a.url());
     for (int i = 0; i < 2; i++) {
       a.enqueue(FakeModelService.slow(300, "slow"));
       Recorder recorder = new Recorder();
       open(CALL, "r", recorder);
       assertThat(recorder.untilEnd()).endsWith("complete");
     }
-    assertThat(breakers.model("demo-model").getState())
-        .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+    assertThat(breakers.model("demo-model").getState()).isEqualTo(CircuitBreaker.State.OPEN);
   }
 
   @Test
