@@ -19,6 +19,11 @@ class SwitchRepository {
       "kind, model, enabled, message, int_value, target, reason, expires_at, updated_by,"
           + " updated_at";
 
+  /** The columns in the order a save binds them: the update's SET, then its WHERE. */
+  private static final String WRITE_COLUMNS =
+      "enabled, message, int_value, target, reason, expires_at, updated_by, updated_at, kind,"
+          + " model";
+
   private final JdbcClient jdbc;
 
   SwitchRepository(JdbcClient jdbc) {
@@ -33,40 +38,36 @@ class SwitchRepository {
 
   /** Writes the switch, whether or not it existed (portable upsert: update, else insert). */
   void save(Switch value) {
+    // The values in the order of WRITE_COLUMNS, for the update and the insert alike.
+    Object[] values = {
+      value.enabled(),
+      value.message(),
+      value.value(),
+      value.target(),
+      value.reason(),
+      time(value.expiresAt()),
+      value.updatedBy(),
+      time(value.updatedAt()),
+      value.kind().wireName(),
+      modelColumn(value.model())
+    };
     for (int attempt = 0; ; attempt++) {
       int updated =
           jdbc.sql(
                   "UPDATE switches SET enabled = ?, message = ?, int_value = ?, target = ?,"
                       + " reason = ?, expires_at = ?, updated_by = ?, updated_at = ?"
                       + " WHERE kind = ? AND model = ?")
-              .params(
-                  value.enabled(),
-                  value.message(),
-                  value.value(),
-                  value.target(),
-                  value.reason(),
-                  time(value.expiresAt()),
-                  value.updatedBy(),
-                  time(value.updatedAt()),
-                  value.kind().wireName(),
-                  modelColumn(value.model()))
+              .params(values)
               .update();
       if (updated > 0) {
         return;
       }
       try {
-        jdbc.sql("INSERT INTO switches (" + COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .params(
-                value.kind().wireName(),
-                modelColumn(value.model()),
-                value.enabled(),
-                value.message(),
-                value.value(),
-                value.target(),
-                value.reason(),
-                time(value.expiresAt()),
-                value.updatedBy(),
-                time(value.updatedAt()))
+        jdbc.sql(
+                "INSERT INTO switches ("
+                    + WRITE_COLUMNS
+                    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .params(values)
             .update();
         return;
       } catch (DuplicateKeyException raced) {

@@ -120,65 +120,54 @@ public class Breakers implements DisposableBean {
         .toList();
   }
 
-  /** The permission of one call on a replica. */
-  Permit replicaPermit(CircuitBreaker breaker) {
-    return new Permit(breaker, true);
+  /**
+   * The permission of one call on a replica, which {@code breaker} already granted.
+   *
+   * @param streamed whether the call streams: then its time to first token counts (and a late one
+   *     counts as slow before it arrives); a whole reply's time is the whole generation's
+   */
+  Permit replicaPermit(CircuitBreaker breaker, boolean streamed) {
+    return new Permit(breaker, true, streamed).watch();
   }
 
-  /** The permission of one call of a model, whichever replicas serve it. */
-  Permit modelPermit(CircuitBreaker breaker) {
-    return new Permit(breaker, false);
+  /** The permission of one call of a model, whichever replicas serve it; as above. */
+  Permit modelPermit(CircuitBreaker breaker, boolean streamed) {
+    return new Permit(breaker, false, streamed).watch();
   }
 
   /**
    * One call's permission, recorded exactly once: success, failure, or given back.
    *
-   * <p>A streamed call is slow as soon as its first token is late, not only once it arrives: {@link
-   * #watchFirstToken} records it as slow when {@code slow-first-token} passes without one, so a
-   * replica that accepts streams and never answers them opens its breaker too.
+   * <p>A streamed call is slow as soon as its first token is late, not only once it arrives: a
+   * timer records it as slow when {@code slow-first-token} passes without one, so a replica that
+   * accepts streams and never answers them opens its breaker too.
    */
   final class Permit {
     private final CircuitBreaker breaker;
     private final boolean countsLateFailures;
+    private final boolean timed;
     private final long startNanos = System.nanoTime();
     private boolean settled;
     private @Nullable ScheduledFuture<?> watch;
 
-    private Permit(CircuitBreaker breaker, boolean countsLateFailures) {
+    private Permit(CircuitBreaker breaker, boolean countsLateFailures, boolean timed) {
       this.breaker = breaker;
       this.countsLateFailures = countsLateFailures;
+      this.timed = timed;
     }
 
-    /** Records the call as slow if no first token came within {@code slow-first-token}. */
-    synchronized void watchFirstToken() {
-      if (!settled && watch == null) {
-        watch = timer.schedule(this::late, slowFirstTokenNanos, TimeUnit.NANOSECONDS);
+    private synchronized Permit watch() {
+      if (timed) {
+        watch = timer.schedule(this::success, slowFirstTokenNanos, TimeUnit.NANOSECONDS);
       }
+      return this;
     }
 
-    private synchronized void late() {
-      if (!settled) {
-        settled = true;
-        breaker.onSuccess(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
-      }
-    }
-
-    /** The first token arrived (or the call completed without one). */
+    /** The first token arrived, the reply completed, or the first token is late (then slow). */
     synchronized void success() {
       if (!settled) {
         settle();
-        breaker.onSuccess(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
-      }
-    }
-
-    /**
-     * A whole reply arrived: its time is the whole generation's, not a first token's, so it is
-     * never counted as slow.
-     */
-    synchronized void successUntimed() {
-      if (!settled) {
-        settle();
-        breaker.onSuccess(0, TimeUnit.NANOSECONDS);
+        breaker.onSuccess(timed ? System.nanoTime() - startNanos : 0, TimeUnit.NANOSECONDS);
       }
     }
 

@@ -55,8 +55,8 @@ public class UpstreamPool {
     return replicas;
   }
 
-  /** A replica chosen for one attempt, holding its breaker's permission. */
-  record Choice(Replica replica, Breakers.Permit permit) {}
+  /** A replica chosen for one attempt, whose breaker granted the call. */
+  record Choice(Replica replica, CircuitBreaker breaker) {}
 
   /**
    * The least loaded ready replica not yet tried whose breaker permits the call; a replica that
@@ -71,7 +71,7 @@ public class UpstreamPool {
     for (Replica replica : candidates) {
       CircuitBreaker breaker = breakers.replica(replica);
       if (breaker.tryAcquirePermission()) {
-        return Optional.of(new Choice(replica, breakers.replicaPermit(breaker)));
+        return Optional.of(new Choice(replica, breaker));
       }
     }
     return Optional.empty();

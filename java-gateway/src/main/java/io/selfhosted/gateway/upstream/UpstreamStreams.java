@@ -92,10 +92,7 @@ public class UpstreamStreams {
         fail(UpstreamError.modelUnavailable(call.upstreamModel(), retryAfter));
         return;
       }
-      Breakers.Permit permit = breakers.modelPermit(breaker);
-      if (!whole) {
-        permit.watchFirstToken();
-      }
+      Breakers.Permit permit = breakers.modelPermit(breaker, !whole);
       modelPermit = permit;
       if (finished.get()) {
         permit.release(); // cancelled meanwhile
@@ -134,10 +131,7 @@ public class UpstreamStreams {
       tried.add(chosen);
       chosen.acquire();
       currentReplica = chosen;
-      Attempt attempt = new Attempt(chosen, choice.get().permit());
-      if (!whole) {
-        choice.get().permit().watchFirstToken();
-      }
+      Attempt attempt = new Attempt(chosen, breakers.replicaPermit(choice.get().breaker(), !whole));
       if (whole) {
         Call pending = client.complete(chosen, body, requestId);
         cancelCurrent = () -> attempt.abandon(pending::cancel);
@@ -148,6 +142,13 @@ public class UpstreamStreams {
       }
       if (finished.get()) {
         cancelCurrent.run();
+      }
+    }
+
+    private void modelSucceeded() {
+      Breakers.Permit permit = modelPermit;
+      if (permit != null) {
+        permit.success();
       }
     }
 
@@ -190,18 +191,8 @@ public class UpstreamStreams {
           return;
         }
         if (!chunkDelivered) {
-          Breakers.Permit model = modelPermit;
-          if (whole) {
-            permit.successUntimed();
-            if (model != null) {
-              model.successUntimed();
-            }
-          } else {
-            permit.success();
-            if (model != null) {
-              model.success();
-            }
-          }
+          permit.success();
+          modelSucceeded();
         }
         chunkDelivered = true;
         listener.onChunk(parsed.chunk());
@@ -215,10 +206,7 @@ public class UpstreamStreams {
         release();
         permit.success();
         if (finished.compareAndSet(false, true)) {
-          Breakers.Permit model = modelPermit;
-          if (model != null) {
-            model.success();
-          }
+          modelSucceeded();
           listener.onComplete();
         }
       }
