@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startStack } from "./stack.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 export const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), "..", "test-output");
@@ -19,6 +20,24 @@ export function launchBrowser() {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--no-first-run", "--disable-quic"],
   });
+}
+
+/**
+ * The real tiers and a browser, for a whole test file: `before(async () => ({ stack, browser } =
+ * await startStackAndBrowser()))`, and `after(() => stopStackAndBrowser(stack, browser))`.
+ */
+export async function startStackAndBrowser() {
+  const stack = await startStack();
+  return { stack, browser: await launchBrowser() };
+}
+
+/**
+ * @param {Awaited<ReturnType<typeof startStack>> | undefined} stack
+ * @param {import("playwright-core").Browser | undefined} browser
+ */
+export async function stopStackAndBrowser(stack, browser) {
+  await browser?.close();
+  await stack?.stop();
 }
 
 /**

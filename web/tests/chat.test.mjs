@@ -1,7 +1,7 @@
 // The chat page in a real browser against the real tiers: what a person sees when they chat.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { DESKTOP, PHONE, launchBrowser, newPage, screenshot, signIn } from "./browser.mjs";
+import { DESKTOP, PHONE, newPage, screenshot, signIn, startStackAndBrowser, stopStackAndBrowser } from "./browser.mjs";
 import { startStack } from "./stack.mjs";
 
 /** @type {Awaited<ReturnType<typeof startStack>>} */
@@ -9,29 +9,14 @@ let stack;
 /** @type {import("playwright-core").Browser} */
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+before(async () => ({ stack, browser } = await startStackAndBrowser()));
+after(() => stopStackAndBrowser(stack, browser));
 
 /** @typedef {import("playwright-core").Page} Page @typedef {import("playwright-core").Locator} Locator */
 
 /** A JSON call to the gateway with an API key. */
-async function gateway(/** @type {string} */ path, { key = stack.adminKey, method = "GET", body = /** @type {any} */ (undefined) } = {}) {
-  const res = await fetch(stack.url + path, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text.startsWith("{") ? JSON.parse(text) : text;
-}
+const gateway = (/** @type {string} */ path, /** @type {{ key?: string, method?: string, body?: unknown }} */ options = {}) =>
+  stack.call(path, options);
 
 /** A user key of its own, so that a test's conversations are its own. */
 async function userKey(/** @type {string} */ name) {

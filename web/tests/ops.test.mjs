@@ -2,7 +2,7 @@
 // what the chat page shows after they did it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { DESKTOP, PHONE, launchBrowser, newPage, screenshot, signIn } from "./browser.mjs";
+import { DESKTOP, PHONE, newPage, screenshot, signIn, startStackAndBrowser, stopStackAndBrowser } from "./browser.mjs";
 import { startStack } from "./stack.mjs";
 
 /** @type {Awaited<ReturnType<typeof startStack>>} */
@@ -10,27 +10,11 @@ let stack;
 /** @type {import("playwright-core").Browser} */
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+before(async () => ({ stack, browser } = await startStackAndBrowser()));
+after(() => stopStackAndBrowser(stack, browser));
 
 /** Calls the gateway from the test with a key (the admin key unless told). @param {string} method @param {string} path @param {unknown} [body] */
-async function api(method, path, body, key = stack.adminKey) {
-  const res = await fetch(stack.url + path, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, ...(body ? { "Content-Type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const api = (method, path, body, key = stack.adminKey) => stack.call(path, { method, body, key });
 
 /** One short OpenAI-style chat with a key; the reply's body. @param {string} key */
 const chat = (key) => api("POST", "/v1/chat/completions", { model: "demo-model", messages: [{ role: "user", content: "你好" }], max_tokens: 32 }, key);

@@ -83,9 +83,26 @@ export async function startStack() {
     env,
     stdio: ["ignore", openSync(gatewayLog, "w"), openSync(gatewayLog, "a")],
   });
+  const url = `http://127.0.0.1:${gatewayPort}`;
   const stack = {
-    url: `http://127.0.0.1:${gatewayPort}`,
+    url,
     adminKey,
+    /**
+     * A JSON call to the gateway from the test, with the admin key unless told; fails the test on a
+     * non-2xx answer. Returns the parsed JSON, the text of another answer, or null for none.
+     * @param {string} path @param {{ key?: string, method?: string, body?: unknown }} [options]
+     */
+    async call(path, { key = adminKey, method = "GET", body = undefined } = {}) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { Authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      if (!text) return null;
+      return (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text;
+    },
     stop: async () => {
       await Promise.all([stop(gateway), stop(model)]);
       rmSync(jar, { force: true }); // the logs and the database stay for a look after a failure
