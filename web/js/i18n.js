@@ -1,5 +1,6 @@
 // @ts-check
 // Every string the chat page shows, in English and Chinese, in one place.
+import { fill, translateElements } from "./translate.js";
 
 /** @typedef {"en" | "zh"} Lang */
 
@@ -169,8 +170,7 @@ export function language() {
  * @param {MessageKey} key @param {Record<string, string | number>} [params]
  */
 export function t(key, params = {}) {
-  const template = catalogs[current][key] ?? en[key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+  return fill(catalogs, current, key, params);
 }
 
 /** Whether `key` names a string (used for reason tokens that come from the server). */
@@ -205,12 +205,5 @@ export function degradedReasons(reasons) {
  * @param {ParentNode} root
  */
 export function translatePage(root) {
-  for (const el of root.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(/** @type {MessageKey} */ (el.getAttribute("data-i18n")));
-  }
-  for (const [attr, name] of [["data-i18n-label", "aria-label"], ["data-i18n-placeholder", "placeholder"], ["data-i18n-title", "title"]]) {
-    for (const el of root.querySelectorAll(`[${attr}]`)) {
-      el.setAttribute(name, t(/** @type {MessageKey} */ (el.getAttribute(attr))));
-    }
-  }
+  translateElements(root, t);
 }

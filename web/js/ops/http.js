@@ -1,16 +1,9 @@
 // @ts-check
-// The console's calls to the gateway: same-origin with the session cookie, errors in the shared
-// envelope. Unlike the chat page's wrapper, it keeps the error's `param` (so a form can point at
-// the field the gateway refused) and reports a lost session to one handler.
-import { ApiError } from "../api.js";
+// The console's calls to the gateway: the chat page's wrapper (same-origin with the session cookie,
+// errors as ApiError with the envelope's code and param), plus one handler for a lost session.
+import { ApiError, request as call } from "../api.js";
 
-export class RequestError extends ApiError {
-  /** @param {number} status @param {string} message @param {string | undefined} code @param {string | undefined} param */
-  constructor(status, message, code, param) {
-    super(status, message, code);
-    this.param = param;
-  }
-}
+export { ApiError };
 
 /** @type {() => void} */
 let onUnauthorized = () => {};
@@ -25,29 +18,12 @@ export function setUnauthorizedHandler(handler) {
  * @param {string} method @param {string} path @param {unknown} [body] @param {{ quiet401?: boolean }} [options]
  */
 export async function request(method, path, body, options = {}) {
-  /** @type {Record<string, string>} */
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  /** @type {any} */
-  let parsed = null;
   try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
+    return await call(path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && !options.quiet401) onUnauthorized();
+    throw e;
   }
-  if (!res.ok) {
-    const err = (parsed && parsed.error) || {};
-    if (res.status === 401 && !options.quiet401) onUnauthorized();
-    throw new RequestError(res.status, err.message || `HTTP ${res.status}`, err.code, err.param ?? undefined);
-  }
-  return parsed;
 }
 
 /** @param {string} path */

@@ -1,6 +1,7 @@
 // @ts-check
 // Every string of the console, in English and Chinese, and the locale-aware formatting of numbers
 // and times. The language follows the browser (zh-* gives Chinese) until the person picks one.
+import { fill, translateElements } from "../translate.js";
 
 /** @typedef {"en" | "zh"} Lang */
 
@@ -535,8 +536,7 @@ export function setLanguage(next) {
  * @param {StringKey} key @param {Record<string, string | number>} [vars]
  */
 export function t(key, vars = {}) {
-  const text = (lang === "zh" ? zh : en)[key] ?? en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  return fill({ en, zh }, lang, key, vars);
 }
 
 /** Whether a string exists (for keys built from server values such as a switch kind). @param {string} key @returns {key is StringKey} */
@@ -550,13 +550,7 @@ export const has = (key) => key in en;
 export function translatePage(root = document) {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.title = t("title");
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(/** @type {StringKey} */ (el.getAttribute("data-i18n")));
-  for (const el of root.querySelectorAll("[data-i18n-label]")) {
-    el.setAttribute("aria-label", t(/** @type {StringKey} */ (el.getAttribute("data-i18n-label"))));
-  }
-  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
-    el.setAttribute("placeholder", t(/** @type {StringKey} */ (el.getAttribute("data-i18n-placeholder"))));
-  }
+  translateElements(root, t);
 }
 
 const locale = () => (lang === "zh" ? "zh-CN" : "en-US");

@@ -2,7 +2,7 @@
 // The ops console: sign-in, the refusal for user keys, the sections as tabs, the language switch.
 import * as audit from "./audit.js";
 import { $ } from "./dom.js";
-import { RequestError, request, setUnauthorizedHandler } from "./http.js";
+import { ApiError, request, setUnauthorizedHandler } from "./http.js";
 import { language, setLanguage, t, translatePage } from "./i18n.js";
 import * as keys from "./keys.js";
 import * as live from "./live.js";
@@ -80,7 +80,7 @@ async function route() {
   try {
     session = await request("GET", "/api/session", undefined, { quiet401: true });
   } catch (e) {
-    showSignin(e instanceof RequestError && e.status === 401 ? "" : t("signin.failed", { message: String(/** @type {Error} */ (e).message) }));
+    showSignin(e instanceof ApiError && e.status === 401 ? "" : t("signin.failed", { message: String(/** @type {Error} */ (e).message) }));
     return;
   }
   renderWho();
@@ -98,7 +98,7 @@ ui.signinForm.addEventListener("submit", async (e) => {
   try {
     await request("POST", "/api/session", { apiKey: ui.apiKey.value.trim() }, { quiet401: true });
   } catch (err) {
-    const bad = err instanceof RequestError && (err.status === 401 || err.status === 400);
+    const bad = err instanceof ApiError && (err.status === 401 || err.status === 400);
     showSignin(bad ? t("signin.bad") : t("signin.failed", { message: String(/** @type {Error} */ (err).message) }));
     return;
   } finally {
