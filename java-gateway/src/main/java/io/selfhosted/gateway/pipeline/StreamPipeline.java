@@ -205,10 +205,11 @@ public class StreamPipeline {
 
     private void deliver(Chunk chunk, long arrived) {
       delivery.chunk(exchange, chunk);
-      if (!chunk.text().isEmpty()) {
-        metrics.relayed();
+      if (chunk.text().isEmpty()) {
+        return;
       }
-      if (!chunk.text().isEmpty() && exchange.firstTokenNanos() == 0) {
+      metrics.relayed();
+      if (exchange.firstTokenNanos() == 0) {
         long relayed = System.nanoTime();
         exchange.firstToken(relayed);
         metrics.firstToken(exchange.startNanos(), exchange.upstreamSentNanos(), arrived, relayed);

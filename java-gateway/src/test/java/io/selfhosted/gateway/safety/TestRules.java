@@ -19,17 +19,9 @@ final class TestRules {
 
   /** The same weapons rules, the English one with a 40-character pattern as well. */
   static final String WEAPONS =
-      """
-      rules:
-        - id: weapons-zh
-          category: violence
-          keywords: ["制造炸弹", "炸弹制作"]
-        - id: weapons-en
-          category: violence
-          keywords: ["make a bomb"]
-          patterns: ["how\\\\s*to\\\\s*build\\\\s*a\\\\s*(pipe)?bomb"]
-          max-length: 40
-      """;
+      KEYWORDS
+          + "    patterns: [\"how\\\\s*to\\\\s*build\\\\s*a\\\\s*(pipe)?bomb\"]\n"
+          + "    max-length: 40\n";
 
   /** The weapons rules and a card-number pattern. */
   static final String WEAPONS_AND_CARDS =
