@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.degrade;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.models.ModelProfiles;
@@ -53,17 +54,20 @@ class SwitchController {
       summary = "Turn a switch on or off",
       description =
           "Body: enabled (required), model (per-model switches), message, value (max_tokens),"
-              + " target (model_route), reason, and expiresAt (ISO-8601) or ttlSeconds. In effect"
-              + " on every gateway replica within gateway.switches.refresh-interval.")
+              + " target (model_route), reason, and expiresAt (ISO-8601) or ttlSeconds. The"
+              + " shared contract's form also works: {value: true|false|setting, expiresAt?},"
+              + " with a per-model switch named kind:model in the path. In effect on every"
+              + " gateway replica within gateway.switches.refresh-interval.")
   Switch set(
       @AuthenticationPrincipal Caller admin,
       @PathVariable String kind,
       @RequestBody JsonNode body) {
-    SwitchKind which = kind(kind);
     if (body == null || !body.isObject()) {
       throw ApiException.invalid(null, "request body must be a JSON object");
     }
-    ObjectNode request = (ObjectNode) body;
+    ObjectNode request = ((ObjectNode) body).deepCopy();
+    SwitchKind which = kind(withModel(kind, request));
+    contractForm(which, request);
     for (Iterator<String> names = request.fieldNames(); names.hasNext(); ) {
       String field = names.next();
       if (!FIELDS.contains(field)) {
@@ -72,7 +76,8 @@ class SwitchController {
     }
     JsonNode enabledNode = request.get("enabled");
     if (enabledNode == null || !enabledNode.isBoolean()) {
-      throw ApiException.invalid("enabled", "enabled is required and must be a boolean");
+      throw ApiException.invalid(
+          "enabled", "enabled (or the contract's value: true/false) is required and a boolean");
     }
     boolean enabled = enabledNode.asBoolean();
     String model = model(which, text(request, "model", 200));
@@ -124,8 +129,12 @@ class SwitchController {
       @AuthenticationPrincipal Caller admin,
       @PathVariable String kind,
       @RequestParam(required = false) @Nullable String model) {
-    SwitchKind which = kind(kind);
-    String checked = model(which, model == null || model.isBlank() ? null : model);
+    ObjectNode named = JsonNodeFactory.instance.objectNode();
+    if (model != null && !model.isBlank()) {
+      named.put("model", model);
+    }
+    SwitchKind which = kind(withModel(kind, named));
+    String checked = model(which, text(named, "model", 200));
     Switch before = switches.find(which, checked);
     return switches.save(
         admin,
@@ -140,6 +149,47 @@ class SwitchController {
             null,
             admin.name(),
             Instant.now()));
+  }
+
+  /**
+   * The shared contract names a per-model switch {@code kind:model} in the path: the model moves
+   * into the body (where this API takes it), and the kind is returned.
+   */
+  private static String withModel(String name, ObjectNode request) {
+    int colon = name.indexOf(':');
+    if (colon < 0) {
+      return name;
+    }
+    if (request.hasNonNull("model")) {
+      throw ApiException.invalid("model", "name the model in the path or in the body, not both");
+    }
+    request.put("model", name.substring(colon + 1));
+    return name.substring(0, colon);
+  }
+
+  /**
+   * The shared contract's form, {@code {value, expiresAt?}}: {@code value} is true/false, or the
+   * switch's setting (a max_tokens cap, a route's target model, a message). Turned into this API's
+   * fields when {@code enabled} is absent.
+   */
+  private static void contractForm(SwitchKind kind, ObjectNode request) {
+    JsonNode value = request.get("value");
+    if (request.has("enabled") || value == null || value.isNull()) {
+      return;
+    }
+    if (value.isBoolean()) {
+      request.set("enabled", value);
+      request.remove("value");
+      return;
+    }
+    request.put("enabled", true);
+    if (value.isTextual() && kind == SwitchKind.MODEL_ROUTE && !request.has("target")) {
+      request.set("target", request.remove("value"));
+    } else if (value.isTextual()
+        && (kind == SwitchKind.MAINTENANCE || kind == SwitchKind.MODEL_DISABLED)
+        && !request.has("message")) {
+      request.set("message", request.remove("value"));
+    }
   }
 
   private static SwitchKind kind(String name) {

@@ -282,6 +282,30 @@ class SwitchIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void theSharedContractsValueFormWorksToo() throws Exception {
+    turnOn("maintenance", "{\"value\":true}");
+    assertThat(chat(CHAT).degraded()).isEqualTo("maintenance");
+    turnOn("maintenance", "{\"value\":false}");
+    assertThat(chat(CHAT).degraded()).isNull();
+
+    turnOn("max_tokens", "{\"value\":5}");
+    chat(
+        "{\"model\":\"demo-model\",\"max_tokens\":50,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assertThat(
+            Json.parse(UPSTREAM.chatRequests().get(1).getBody().utf8()).get("max_tokens").asInt())
+        .isEqualTo(5);
+    turnOn("max_tokens", "{\"value\":false}");
+
+    turnOn("model_route:demo-model", "{\"value\":\"second-model\"}");
+    assertThat(chat(CHAT).degraded()).isEqualTo("model_routed");
+    assertThat(Json.parse(UPSTREAM.chatRequests().get(2).getBody().utf8()).get("model").asText())
+        .isEqualTo("second-model");
+    turnOff("model_route:demo-model", "");
+    assertThat(chat(CHAT).degraded()).isNull();
+  }
+
+  @Test
   void switchChangesAreAuditedAndListed() throws Exception {
     turnOn("max_tokens", "{\"enabled\":true,\"value\":64,\"reason\":\"GPU shortage\"}");
     JsonNode list = body(get("/admin/switches"));
