@@ -57,10 +57,12 @@ setup-browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/apt-install.sh chromium
 	@scripts/apt-install.sh --if-missing '/usr/share/fonts/opentype/noto/NotoSansCJK-*' fonts-noto-cjk
 
-# PostgreSQL and Redis servers for the tests that need real ones.
+# PostgreSQL and Redis servers for the tests that need real ones; nginx for the load balancer's
+# config check and the tests that put it in front of several gateways.
 setup-services:
 	@scripts/apt-install.sh --if-missing '/usr/lib/postgresql/*/bin/postgres' postgresql
 	@scripts/apt-install.sh --if-missing /usr/bin/redis-server redis-server
+	@scripts/apt-install.sh --if-missing /usr/sbin/nginx nginx
 
 demo-model: setup-python
 	@cd $(PY_DIR) && $(PY) -m app.demo_model
@@ -85,7 +87,7 @@ test-python: setup-python demo-model
 test-java: setup-java setup-services
 	scripts/test-java.sh
 
-test-e2e: setup demo-model
+test-e2e: setup setup-services demo-model
 	$(PY) -m pytest -q -c tests/pytest.ini tests
 
 test-web: setup-web setup-browser setup demo-model
