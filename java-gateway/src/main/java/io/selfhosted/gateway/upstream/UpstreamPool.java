@@ -66,6 +66,15 @@ public class UpstreamPool {
     this.resolver = resolver;
     this.meters = meters;
     this.breakers = breakers;
+    for (UpstreamEndpoint endpoint : endpoints) {
+      log.info(
+          "upstream {}: engine {}, readiness {}, model {}{}",
+          endpoint.displayUrl(),
+          endpoint.engine().wireName(),
+          endpoint.readyPath(),
+          endpoint.model() == null ? "as each profile's upstream-model" : endpoint.model(),
+          endpoint.discovers() ? ", one replica per address the name resolves to" : "");
+    }
     update(true);
   }
 

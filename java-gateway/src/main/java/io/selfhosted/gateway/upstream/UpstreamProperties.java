@@ -40,10 +40,16 @@ public record UpstreamProperties(
       throw new IllegalArgumentException(
           "gateway.upstream.max-concurrent-streams must be at least 1");
     }
+    // Parsed here as well, so that a wrong upstream stops start-up with the binding's clear report.
+    parse(urls, endpoints);
   }
 
   /** The upstreams as configured, validated; the local model service when none is. */
   public List<UpstreamEndpoint> parsedEndpoints() {
+    return parse(urls, endpoints);
+  }
+
+  private static List<UpstreamEndpoint> parse(List<String> urls, List<Endpoint> endpoints) {
     List<UpstreamEndpoint> parsed = new ArrayList<>();
     for (String url : urls) {
       parsed.add(UpstreamEndpoint.parse(url));
