@@ -19,6 +19,7 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 
@@ -52,9 +53,14 @@ public class UpstreamPool {
   private final Set<UpstreamEndpoint> unresolved = new LinkedHashSet<>();
   private volatile List<Replica> replicas = List.of();
 
+  /** The system resolver unless the context defines an {@link UpstreamResolver} bean. */
   @Autowired
-  public UpstreamPool(UpstreamProperties properties, Breakers breakers, MeterRegistry meters) {
-    this(properties, UpstreamResolver.SYSTEM, breakers, meters);
+  public UpstreamPool(
+      UpstreamProperties properties,
+      ObjectProvider<UpstreamResolver> resolver,
+      Breakers breakers,
+      MeterRegistry meters) {
+    this(properties, resolver.getIfAvailable(() -> UpstreamResolver.SYSTEM), breakers, meters);
   }
 
   public UpstreamPool(

@@ -47,7 +47,7 @@ class EngineToleranceTests {
     client = new ModelServiceClient(properties);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     Breakers breakers = new Breakers(TestProperties.breakers(), meters);
-    pool = new UpstreamPool(properties, breakers, meters);
+    pool = new UpstreamPool(properties, UpstreamResolver.SYSTEM, breakers, meters);
     checks = new HealthChecks(pool, client, properties);
     streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
   }

@@ -164,6 +164,18 @@ class UpstreamDiscoveryTests {
         .doesNotContain("replica:" + nameOf(port, "127.0.0.2"));
     assertThat(meters.find("gateway.upstream.up").tag("replica", nameOf(port, "127.0.0.2")).gauge())
         .isNull();
+    assertThat(
+            meters
+                .find("resilience4j.circuitbreaker.state")
+                .tag("name", "replica:" + nameOf(port, "127.0.0.2"))
+                .meters())
+        .isEmpty();
+    assertThat(
+            meters
+                .find("resilience4j.circuitbreaker.state")
+                .tag("name", "replica:" + nameOf(port, "127.0.0.1"))
+                .meters())
+        .isNotEmpty();
 
     held.get(0).token("still here").finish();
     assertThat(onSecond.drainUntilEnd()).containsSubsequence("text:still here", "complete");

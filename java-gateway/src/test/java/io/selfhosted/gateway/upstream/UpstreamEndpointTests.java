@@ -88,20 +88,22 @@ class UpstreamEndpointTests {
   }
 
   @Test
-  void structuredEndpointsAreValidatedWithTheirIndex() {
-    UpstreamProperties properties =
-        new UpstreamProperties(
-            List.of(),
-            List.of(
-                new UpstreamProperties.Endpoint("http://vllm:8000", "vllm", null, "m", null, null),
-                new UpstreamProperties.Endpoint("http://x:1", "nope", null, null, null, null)),
-            "",
-            Duration.ofSeconds(1),
-            Duration.ofSeconds(1),
-            Duration.ofSeconds(1),
-            Duration.ofSeconds(1),
-            10);
-    assertThatThrownBy(properties::parsedEndpoints)
+  void structuredEndpointsAreValidatedWithTheirIndexWhenBound() {
+    assertThatThrownBy(
+            () ->
+                new UpstreamProperties(
+                    List.of(),
+                    List.of(
+                        new UpstreamProperties.Endpoint(
+                            "http://vllm:8000", "vllm", null, "m", null, null),
+                        new UpstreamProperties.Endpoint(
+                            "http://x:1", "nope", null, null, null, null)),
+                    "",
+                    Duration.ofSeconds(1),
+                    Duration.ofSeconds(1),
+                    Duration.ofSeconds(1),
+                    Duration.ofSeconds(1),
+                    10))
         .hasMessageStartingWith("gateway.upstream.endpoints[1]: invalid upstream x:1");
   }
 
