@@ -84,8 +84,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_stack(workdir: Path, model_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """Runs both tiers until the block ends; logs go to ``workdir``."""
+def running_stack(
+    workdir: Path, model_env: dict[str, str] | None = None, upstream: str | None = None
+) -> Iterator[Stack]:
+    """Runs both tiers until the block ends; logs go to ``workdir``.
+
+    ``upstream``: a GATEWAY_UPSTREAMS entry already serving (another engine, say); then the gateway
+    alone is started, in front of it, and ``model_url`` is that entry's base URL.
+    """
     model_port, gateway_port = free_port(), free_port()
     token = secrets.token_urlsafe(32)
     admin_key = "sk-admin-" + secrets.token_urlsafe(24)
@@ -100,11 +106,18 @@ def running_stack(workdir: Path, model_env: dict[str, str] | None = None) -> Ite
         GATEWAY_DB_URL=f"jdbc:h2:file:{workdir / 'gateway-db'};AUTO_SERVER=FALSE",
     )
     env.update(model_env or {})
+    if upstream is not None:
+        env["GATEWAY_UPSTREAMS"] = upstream
+    model_url = upstream.split("#", 1)[0] if upstream is not None else f"http://127.0.0.1:{model_port}"
     model_log = workdir / "model-service.log"
     gateway_log = workdir / "gateway.log"
     with model_log.open("wb") as mlog, gateway_log.open("wb") as glog:
-        model = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=SERVICE_DIR, env=env, stdout=mlog, stderr=subprocess.STDOUT
+        model = (
+            subprocess.Popen(
+                [sys.executable, "-m", "app"], cwd=SERVICE_DIR, env=env, stdout=mlog, stderr=subprocess.STDOUT
+            )
+            if upstream is None
+            else None
         )
         gateway = subprocess.Popen(
             [java_binary(), "-jar", str(GATEWAY_JAR)],
@@ -114,10 +127,11 @@ def running_stack(workdir: Path, model_env: dict[str, str] | None = None) -> Ite
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_ready("model service", model, f"http://127.0.0.1:{model_port}/ready", model_log)
+            if model is not None:
+                _wait_ready("model service", model, f"http://127.0.0.1:{model_port}/ready", model_log)
             _wait_ready("gateway", gateway, f"http://127.0.0.1:{gateway_port}/actuator/health", gateway_log)
             yield Stack(
-                model_url=f"http://127.0.0.1:{model_port}",
+                model_url=model_url,
                 gateway_url=f"http://127.0.0.1:{gateway_port}",
                 model_token=token,
                 admin_key=admin_key,
@@ -125,4 +139,5 @@ def running_stack(workdir: Path, model_env: dict[str, str] | None = None) -> Ite
             )
         finally:
             _stop(gateway)
-            _stop(model)
+            if model is not None:
+                _stop(model)

@@ -104,6 +104,11 @@ public class Breakers implements DisposableBean {
     return registry.circuitBreaker(REPLICA + replica.name());
   }
 
+  /** Drops the breaker of a replica that left the pool, with its meters. */
+  void forget(Replica replica) {
+    registry.remove(REPLICA + replica.name());
+  }
+
   public CircuitBreaker model(String upstreamModel) {
     return registry.circuitBreaker(MODEL + upstreamModel);
   }

@@ -2,8 +2,10 @@ package io.selfhosted.gateway.upstream;
 
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.concurrent.ConcurrentHashMap;
@@ -21,16 +23,18 @@ import org.springframework.stereotype.Component;
  * Reads each replica's queue depth and throughput from its Prometheus {@code /metrics} and
  * estimates how long a new request would wait there for its first token: the requests queued ahead
  * of it divided by the rate at which generations finish (Little's law). Upstreams without these
- * metrics (other engines) have no estimate and are never shed.
+ * metrics (other engines) are not scraped, have no estimate and are never shed.
  */
 @Component
-public class LoadMonitor implements DisposableBean {
+public class LoadMonitor implements DisposableBean, UpstreamPool.Membership {
 
   private final UpstreamPool pool;
   private final ModelServiceClient client;
   private final Breakers breakers;
   private final SheddingProperties properties;
+  private final MeterRegistry meters;
   private final Map<Replica, Load> loads = new ConcurrentHashMap<>();
+  private final Map<Replica, List<Meter>> replicaMeters = new ConcurrentHashMap<>();
   private final ScheduledExecutorService timer;
 
   LoadMonitor(
@@ -43,21 +47,10 @@ public class LoadMonitor implements DisposableBean {
     this.client = client;
     this.breakers = breakers;
     this.properties = properties;
+    this.meters = meters;
+    pool.addListener(this);
     for (Replica replica : pool.replicas()) {
-      Load load = new Load();
-      loads.put(replica, load);
-      Gauge.builder(
-              "gateway.upstream.estimated.wait",
-              replica,
-              r -> estimatedWaitSeconds(r).orElse(Double.NaN))
-          .description("estimated seconds a new request waits for its first token")
-          .baseUnit("seconds")
-          .tag("replica", replica.name())
-          .register(meters);
-      Gauge.builder("gateway.upstream.queue.depth", load, l -> l.queued)
-          .description("requests queued in the replica, as its /metrics reports")
-          .tag("replica", replica.name())
-          .register(meters);
+      joined(replica);
     }
     this.timer =
         Executors.newSingleThreadScheduledExecutor(
@@ -69,6 +62,41 @@ public class LoadMonitor implements DisposableBean {
     // Read even with shedding off: the ops console shows queue depths and estimates.
     long interval = Math.max(100, properties.scrapeInterval().toMillis());
     timer.scheduleWithFixedDelay(this::scrapeAll, 0, interval, TimeUnit.MILLISECONDS);
+  }
+
+  @Override
+  public void joined(Replica replica) {
+    Load load = new Load();
+    if (loads.putIfAbsent(replica, load) != null) {
+      return;
+    }
+    if (!replica.endpoint().engine().servesLoadMetrics()) {
+      return; // no queue depth to read: no estimate, never shed, nothing to show
+    }
+    replicaMeters.put(
+        replica,
+        List.of(
+            Gauge.builder(
+                    "gateway.upstream.estimated.wait",
+                    replica,
+                    r -> estimatedWaitSeconds(r).orElse(Double.NaN))
+                .description("estimated seconds a new request waits for its first token")
+                .baseUnit("seconds")
+                .tag("replica", replica.name())
+                .register(meters),
+            Gauge.builder("gateway.upstream.queue.depth", load, l -> l.queued)
+                .description("requests queued in the replica, as its /metrics reports")
+                .tag("replica", replica.name())
+                .register(meters)));
+  }
+
+  @Override
+  public void left(Replica replica) {
+    loads.remove(replica);
+    List<Meter> gone = replicaMeters.remove(replica);
+    if (gone != null) {
+      gone.forEach(meters::remove);
+    }
   }
 
   /**
@@ -121,6 +149,10 @@ public class LoadMonitor implements DisposableBean {
 
   void scrapeAll() {
     for (Replica replica : pool.replicas()) {
+      Load load = loads.get(replica);
+      if (load == null || !replica.endpoint().engine().servesLoadMetrics()) {
+        continue;
+      }
       client
           .metrics(replica)
           .enqueue(
@@ -129,7 +161,7 @@ public class LoadMonitor implements DisposableBean {
                 public void onResponse(Call call, Response response) {
                   try (response) {
                     if (response.isSuccessful()) {
-                      loads.get(replica).update(parse(response.body().string()), properties);
+                      load.update(parse(response.body().string()), properties);
                     }
                   } catch (IOException | RuntimeException ignored) {
                     // No estimate this round; the previous one goes stale.

@@ -65,33 +65,48 @@ public class ModelServiceClient implements DisposableBean {
             .header("Accept", "text/event-stream")
             .post(RequestBody.create(body, JSON))
             .build();
-    return eventSources.newEventSource(request, listener);
+    EventSource.Factory factory =
+        replica.pinnedDns() == null
+            ? eventSources
+            : EventSources.createFactory(client.newBuilder().dns(replica.pinnedDns()).build());
+    return factory.newEventSource(request, listener);
   }
 
   /** A non-streaming chat completion (streaming switched off); enqueue it to run. */
   Call complete(Replica replica, byte[] body, String requestId) {
-    return client.newCall(
-        request(replica, "/v1/chat/completions", requestId)
-            .post(RequestBody.create(body, JSON))
-            .build());
+    return clientFor(replica)
+        .newCall(
+            request(replica, "/v1/chat/completions", requestId)
+                .post(RequestBody.create(body, JSON))
+                .build());
   }
 
   /** The replica's Prometheus metrics, with the same short deadline as the readiness probe. */
   Call metrics(Replica replica) {
-    return client
-        .newBuilder()
-        .callTimeout(upstreamProbeTimeoutMillis(), TimeUnit.MILLISECONDS)
-        .build()
-        .newCall(request(replica, "/metrics", null).get().build());
+    return probe(replica, "/metrics");
   }
 
-  /** Readiness probe with a short deadline, so a hung replica cannot stall health checks. */
+  /**
+   * Readiness probe at the upstream's ready path, with a short deadline, so a hung replica cannot
+   * stall health checks.
+   */
   Call readiness(Replica replica) {
-    return client
+    return probe(replica, replica.endpoint().readyPath());
+  }
+
+  private Call probe(Replica replica, String path) {
+    return clientFor(replica)
         .newBuilder()
         .callTimeout(upstreamProbeTimeoutMillis(), TimeUnit.MILLISECONDS)
         .build()
-        .newCall(request(replica, "/ready", null).get().build());
+        .newCall(request(replica, path, null).get().build());
+  }
+
+  /** The shared client, pinned to the replica's address when it was found through DNS. */
+  private OkHttpClient clientFor(Replica replica) {
+    return replica.pinnedDns() == null
+        ? client
+        : client.newBuilder().dns(replica.pinnedDns()).build();
   }
 
   private long upstreamProbeTimeoutMillis() {
@@ -100,6 +115,8 @@ public class ModelServiceClient implements DisposableBean {
 
   private Request.Builder request(Replica replica, String path, String requestId) {
     Request.Builder builder = new Request.Builder().url(replica.resolve(path));
+    String own = replica.endpoint().token();
+    String token = own != null ? own : this.token;
     if (token != null && !token.isBlank()) {
       builder.header("Authorization", "Bearer " + token);
     }

@@ -1,26 +1,58 @@
 package io.selfhosted.gateway.upstream;
 
+import java.net.InetAddress;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import okhttp3.Dns;
 import okhttp3.HttpUrl;
+import org.springframework.lang.Nullable;
 
-/** One model-service instance with its balancing and readiness state. */
+/**
+ * One model-service instance with its balancing and readiness state: an upstream's URL, pinned to
+ * one of the addresses its host name resolved to when the upstream is discovered through DNS.
+ */
 public final class Replica {
 
-  private final HttpUrl baseUrl;
+  private final UpstreamEndpoint endpoint;
+  private final @Nullable InetAddress address;
+  private final @Nullable Dns pinned;
+  private final String name;
   private final AtomicInteger outstanding = new AtomicInteger();
-  private volatile boolean healthy = true;
+  private volatile boolean healthy;
 
-  Replica(HttpUrl baseUrl) {
-    this.baseUrl = baseUrl;
+  /**
+   * @param address the address this replica is pinned to; null: the URL's host as it resolves
+   * @param healthy whether it starts in rotation (a replica that joins later waits for its probe)
+   */
+  Replica(UpstreamEndpoint endpoint, @Nullable InetAddress address, boolean healthy) {
+    this.endpoint = endpoint;
+    this.address = address;
+    // One Dns instance per replica: okhttp pools connections per (host, Dns), so each replica keeps
+    // its own connections while Host and TLS still see the configured name.
+    this.pinned = address == null ? null : host -> List.of(address);
+    this.name =
+        address == null
+            ? endpoint.displayUrl()
+            : endpoint.displayUrl() + " (" + address.getHostAddress() + ")";
+    this.healthy = healthy;
   }
 
   public HttpUrl baseUrl() {
-    return baseUrl;
+    return endpoint.url();
   }
 
+  public UpstreamEndpoint endpoint() {
+    return endpoint;
+  }
+
+  /** The address this replica is pinned to, or null when its host resolves on every connection. */
+  public @Nullable InetAddress address() {
+    return address;
+  }
+
+  /** The URL, plus the address for a replica found through DNS: for metrics, logs and breakers. */
   public String name() {
-    String url = baseUrl.toString();
-    return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+    return name;
   }
 
   public boolean isHealthy() {
@@ -31,7 +63,13 @@ public final class Replica {
     return outstanding.get();
   }
 
+  @Nullable
+  Dns pinnedDns() {
+    return pinned;
+  }
+
   HttpUrl resolve(String path) {
+    HttpUrl baseUrl = endpoint.url();
     return baseUrl
         .newBuilder()
         .encodedPath(baseUrl.encodedPath().replaceAll("/$", "") + path)

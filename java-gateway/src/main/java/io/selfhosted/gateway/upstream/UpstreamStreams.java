@@ -4,7 +4,9 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -24,6 +26,11 @@ import org.springframework.stereotype.Component;
  * Streams chat completions from the pool with failover: connection errors and 5xx are retried on
  * another replica, but only before the first chunk was delivered. Every call passes the model's
  * circuit breaker and every attempt its replica's.
+ *
+ * <p>What OpenAI-compatible engines do differently is evened out here: a stream that ends without
+ * {@code data: [DONE]} after a chunk with a finish reason is complete (one that ends without a
+ * finish reason is broken), and a reply without a usage chunk gets an estimated one before it
+ * completes, so limits and accounting always see usage.
  */
 @Component
 public class UpstreamStreams {
@@ -50,7 +57,7 @@ public class UpstreamStreams {
    * @param whole ask the upstream for one whole reply, delivered as one chunk (streaming off)
    */
   public Handle prepare(ChatCall call, String requestId, UpstreamListener listener, boolean whole) {
-    return new Handle(call, wire.body(call, !whole), requestId, listener, whole);
+    return new Handle(call, requestId, listener, whole);
   }
 
   /**
@@ -59,7 +66,8 @@ public class UpstreamStreams {
    */
   public final class Handle {
     private final ChatCall call;
-    private final byte[] body;
+    private final Map<UpstreamEndpoint, byte[]> bodies = new HashMap<>();
+    private final UsageEstimate estimate;
     private final String requestId;
     private final UpstreamListener listener;
     private final boolean whole;
@@ -67,14 +75,15 @@ public class UpstreamStreams {
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile boolean opened;
     private volatile boolean chunkDelivered;
+    private volatile boolean usageDelivered;
+    private volatile @Nullable String lastChunkId;
     private volatile @Nullable Runnable cancelCurrent;
     private volatile @Nullable Replica currentReplica;
     private volatile @Nullable Breakers.Permit modelPermit;
 
-    private Handle(
-        ChatCall call, byte[] body, String requestId, UpstreamListener listener, boolean whole) {
+    private Handle(ChatCall call, String requestId, UpstreamListener listener, boolean whole) {
       this.call = call;
-      this.body = body;
+      this.estimate = new UsageEstimate(call);
       this.requestId = requestId;
       this.listener = listener;
       this.whole = whole;
@@ -131,6 +140,8 @@ public class UpstreamStreams {
       tried.add(chosen);
       chosen.acquire();
       currentReplica = chosen;
+      // Serialized once per upstream: model names and accepted fields differ between upstreams.
+      byte[] body = bodies.computeIfAbsent(chosen.endpoint(), e -> wire.body(call, !whole, e));
       Attempt attempt = new Attempt(chosen, breakers.replicaPermit(choice.get().breaker(), !whole));
       if (whole) {
         Call pending = client.complete(chosen, body, requestId);
@@ -168,6 +179,7 @@ public class UpstreamStreams {
       private final Breakers.Permit permit;
       private final AtomicBoolean released = new AtomicBoolean();
       private boolean done;
+      private boolean finishSeen;
 
       Attempt(Replica replica, Breakers.Permit permit) {
         this.replica = replica;
@@ -195,7 +207,16 @@ public class UpstreamStreams {
           modelSucceeded();
         }
         chunkDelivered = true;
-        listener.onChunk(parsed.chunk());
+        Chunk chunk = parsed.chunk();
+        estimate.add(chunk.text());
+        if (chunk.finishReason() != null) {
+          finishSeen = true;
+        }
+        if (chunk.usage() != null) {
+          usageDelivered = true;
+        }
+        lastChunkId = chunk.id(null);
+        listener.onChunk(chunk);
       }
 
       private void completed() {
@@ -205,6 +226,11 @@ public class UpstreamStreams {
         done = true;
         release();
         permit.success();
+        if (!usageDelivered && !finished.get()) {
+          String id = lastChunkId;
+          listener.onChunk(
+              wire.estimatedUsage(id == null ? "chatcmpl-" + requestId : id, estimate));
+        }
         if (finished.compareAndSet(false, true)) {
           modelSucceeded();
           listener.onComplete();
@@ -283,8 +309,14 @@ public class UpstreamStreams {
           @Override
           public void onClosed(EventSource eventSource) {
             withRequestId(
-                () ->
-                    failed(UpstreamError.connection("the model service closed the stream early")));
+                () -> {
+                  // Some engines end the body after the last chunk instead of sending [DONE].
+                  if (finishSeen) {
+                    completed();
+                  } else {
+                    failed(UpstreamError.connection("the model service closed the stream early"));
+                  }
+                });
           }
 
           @Override

@@ -23,12 +23,14 @@ public class UpstreamWire {
   }
 
   /**
-   * The request body, serialized once for every attempt: a streaming request that always asks for
-   * usage, which limits and accounting need, or a request for one whole reply.
+   * The request body for one upstream: a streaming request that always asks for usage, which limits
+   * and accounting need, or a request for one whole reply. It names the model as that upstream
+   * knows it, and carries our extensions only to our own model service: other engines get the
+   * standard chat-completions fields (some refuse unknown ones).
    */
-  byte[] body(ChatCall call, boolean stream) {
+  byte[] body(ChatCall call, boolean stream, UpstreamEndpoint endpoint) {
     ObjectNode body = mapper.createObjectNode();
-    body.put("model", call.upstreamModel());
+    body.put("model", endpoint.model() != null ? endpoint.model() : call.upstreamModel());
     ArrayNode messages = body.putArray("messages");
     for (ChatCall.Message message : call.messages()) {
       messages.addObject().put("role", message.role()).put("content", message.content());
@@ -47,7 +49,7 @@ public class UpstreamWire {
     if (call.seed() != null) {
       body.put("seed", call.seed());
     }
-    if (call.ignoreEos() != null) {
+    if (call.ignoreEos() != null && endpoint.engine().takesExtensions()) {
       body.put("ignore_eos", call.ignoreEos());
     }
     try {
@@ -122,9 +124,12 @@ public class UpstreamWire {
     } else {
       delta.putNull("finish_reason");
     }
+    if (!node.path("usage").isObject()) {
+      return new Parsed[] {parse(content.toString())}; // the caller estimates usage
+    }
     ObjectNode usage = chunkOf(node);
     usage.putArray("choices");
-    usage.set("usage", node.path("usage").isObject() ? node.get("usage") : null);
+    usage.set("usage", node.get("usage"));
     return new Parsed[] {
       parse(content.toString()), parse(usage.toString()),
     };
@@ -137,6 +142,26 @@ public class UpstreamWire {
     chunk.set("created", reply.path("created"));
     chunk.set("model", reply.path("model"));
     return chunk;
+  }
+
+  /**
+   * The usage chunk for a reply whose upstream reported none (engines that ignore {@code
+   * stream_options}): estimated counts, marked {@code "estimated": true} in the usage object.
+   */
+  Chunk estimatedUsage(String id, UsageEstimate estimate) {
+    ObjectNode raw = mapper.createObjectNode();
+    raw.put("id", id);
+    raw.put("object", "chat.completion.chunk");
+    raw.put("created", java.time.Instant.now().getEpochSecond());
+    raw.put("model", "");
+    raw.putArray("choices");
+    Chunk.Usage usage = estimate.usage();
+    raw.putObject("usage")
+        .put("prompt_tokens", usage.promptTokens())
+        .put("completion_tokens", usage.completionTokens())
+        .put("total_tokens", usage.total())
+        .put("estimated", true);
+    return new Chunk(raw, "", null, usage);
   }
 
   /** A parsed event: a chunk or an error. */

@@ -29,6 +29,7 @@ public final class FakeModelService implements Closeable {
   private final List<RecordedRequest> chatRequests = new CopyOnWriteArrayList<>();
   private volatile Function<RecordedRequest, MockResponse> fallback = FakeModelService::hello;
   private volatile int readyStatus = 200;
+  private volatile String readyPath = "/ready";
   private volatile java.util.function.Supplier<String> metrics = null;
 
   public FakeModelService() {
@@ -37,12 +38,20 @@ public final class FakeModelService implements Closeable {
 
   /** A fake on a chosen port (0: any free one), so a test can bring one back where it was. */
   public FakeModelService(int port) {
+    this(null, port);
+  }
+
+  /**
+   * A fake on one address (null: localhost), so that several fakes on one port stand for the
+   * replicas a host name resolves to.
+   */
+  public FakeModelService(java.net.InetAddress address, int port) {
     server.setDispatcher(
         new Dispatcher() {
           @Override
           public MockResponse dispatch(RecordedRequest request) {
             String path = request.getUrl().encodedPath();
-            if (path.equals("/ready")) {
+            if (path.equals(readyPath)) {
               return new MockResponse.Builder().code(readyStatus).body("{}").build();
             }
             if (path.equals("/metrics") && metrics != null) {
@@ -57,7 +66,11 @@ public final class FakeModelService implements Closeable {
           }
         });
     try {
-      server.start(port);
+      if (address == null) {
+        server.start(port);
+      } else {
+        server.start(address, port);
+      }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -69,6 +82,7 @@ public final class FakeModelService implements Closeable {
     chatRequests.clear();
     fallback = FakeModelService::hello;
     readyStatus = 200;
+    readyPath = "/ready";
     metrics = null;
   }
 
@@ -109,6 +123,11 @@ public final class FakeModelService implements Closeable {
 
   public int port() {
     return server.getPort();
+  }
+
+  /** Where readiness is answered, as another engine's health endpoint would be. */
+  public void setReadyPath(String path) {
+    this.readyPath = path;
   }
 
   public void setReady(int status) {

@@ -13,10 +13,12 @@ public final class TestProperties {
   public static UpstreamProperties upstreams(List<String> urls, Duration healthInterval) {
     return new UpstreamProperties(
         urls,
+        List.of(),
         "internal-token",
         Duration.ofSeconds(2),
         Duration.ofSeconds(1),
         healthInterval,
+        Duration.ofSeconds(5),
         10_000);
   }
 

@@ -65,7 +65,7 @@ class UpstreamStreamsTests {
     client = new ModelServiceClient(properties);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     breakers = new Breakers(breakerProperties, meters);
-    pool = new UpstreamPool(properties, breakers, meters);
+    pool = new UpstreamPool(properties, UpstreamResolver.SYSTEM, breakers, meters);
     checks = new HealthChecks(pool, client, properties);
     streams = new UpstreamStreams(pool, client, new UpstreamWire(new ObjectMapper()), breakers);
     return pool;
