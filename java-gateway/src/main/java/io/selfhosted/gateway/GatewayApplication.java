@@ -1,5 +1,6 @@
 package io.selfhosted.gateway;
 
+import java.security.Security;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
@@ -11,7 +12,18 @@ import org.springframework.scheduling.annotation.EnableScheduling;
 @EnableScheduling
 public class GatewayApplication {
 
+  /**
+   * How long the JVM keeps a successful DNS answer. Its default (30 s) would hide replicas that
+   * join or leave behind an upstream host name for longer than the gateway's re-resolve interval;
+   * an operator's own {@code networkaddress.cache.ttl} wins.
+   */
+  static final String DNS_CACHE_SECONDS = "5";
+
   public static void main(String[] args) {
+    if (Security.getProperty("networkaddress.cache.ttl") == null
+        && System.getProperty("sun.net.inetaddr.ttl") == null) {
+      Security.setProperty("networkaddress.cache.ttl", DNS_CACHE_SECONDS);
+    }
     SpringApplication.run(GatewayApplication.class, args);
   }
 }
