@@ -159,6 +159,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
   private final long retentionMillis;
   private final long presenceMillis;
   private final int maxEvents;
+  private final AtomicBoolean closed = new AtomicBoolean();
   private volatile Consumer<String> orphanHandler = this::interrupt;
 
   RedisStreamStore(String url, String instance, StreamProperties properties) {
@@ -496,6 +497,9 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
 
   @Override
   public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
     timers.shutdownNow();
     work.shutdownNow();
     pubsub.close();
