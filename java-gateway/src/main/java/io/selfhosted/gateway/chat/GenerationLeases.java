@@ -83,7 +83,8 @@ final class GenerationLeases implements DisposableBean {
     if (live.contains(messageId)) {
       return; // this gateway generates it: never an orphan, whatever the clocks say
     }
-    String text = streams.interrupt(messageId).orElse(null);
+    // Whoever ended the stream, its events hold the partial text; the row keeps its own without.
+    String text = streams.interrupt(messageId).or(() -> streams.liveText(messageId)).orElse(null);
     if (conversations.failInterrupted(messageId, text, clock.instant())) {
       log.warn("answer {} was interrupted: its gateway stopped; marked failed", messageId);
     }
