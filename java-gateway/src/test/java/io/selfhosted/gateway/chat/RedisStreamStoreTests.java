@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.lettuce.core.RedisClient;
 import io.selfhosted.gateway.support.Json;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,9 +18,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.jdbc.datasource.DriverManagerDataSource;
 
 /**
  * Two (or three) gateways' stream stores sharing one real Redis server (started by
@@ -307,6 +312,68 @@ class RedisStreamStoreTests {
     assertThat(reader.awaitClosed()).isTrue();
     assertThat(reader.frames()).hasSize(2);
     assertThat(reader.frames().get(1)).contains("event: error").contains("generation_interrupted");
+  }
+
+  @Test
+  void aDeadGatewaysAnswerEndsWithOneErrorAndIsFailedInTheDatabase() throws Exception {
+    DataSource dataSource =
+        new DriverManagerDataSource(
+            "jdbc:h2:mem:" + UUID.randomUUID() + ";DB_CLOSE_DELAY=-1", "sa", "");
+    Flyway.configure().dataSource(dataSource).locations("classpath:db/migration").load().migrate();
+    ConversationRepository repository = new ConversationRepository(JdbcClient.create(dataSource));
+    Duration lease = Duration.ofMillis(800);
+    Duration renew = Duration.ofMillis(200);
+    StreamProperties properties =
+        new StreamProperties(
+            Duration.ofMillis(400),
+            Duration.ofSeconds(30),
+            Duration.ofMinutes(1),
+            lease,
+            renew,
+            "",
+            100_000);
+    RedisStreamStore dyingStore = gateway("a", Duration.ofSeconds(30), lease, renew);
+    RedisStreamStore survivingStore = gateway("b", Duration.ofSeconds(30), lease, renew);
+    GenerationLeases dying =
+        new GenerationLeases(repository, dyingStore, "a", properties, Clock.systemUTC());
+    GenerationLeases surviving =
+        new GenerationLeases(repository, survivingStore, "b", properties, Clock.systemUTC());
+    try {
+      String conversation = repository.createConversation("k1", null).id();
+      var answer = repository.insertStreamingAnswer(conversation, "m", "a", dying.firstLeaseEnd());
+      StreamWriter writer = dyingStore.create(answer.id(), conversation, "k1", why -> {});
+      dying.started(answer.id());
+      writer.appendText("half an ", "{}");
+      writer.appendText("answer", "{}");
+      Client attached = new Client();
+      survivingStore.find(answer.id()).orElseThrow().attach(0, attached);
+
+      dying.destroy();
+      dyingStore.close(); // kill -9
+
+      assertThat(attached.awaitClosed()).isTrue();
+      assertThat(attached.frames()).hasSize(3);
+      assertThat(attached.frames().get(2)).contains("generation_interrupted");
+      await()
+          .atMost(Duration.ofSeconds(5))
+          .until(
+              () ->
+                  repository
+                      .findMessage("k1", answer.id())
+                      .orElseThrow()
+                      .status()
+                      .equals("failed"));
+      assertThat(repository.findMessage("k1", answer.id()).orElseThrow().content())
+          .isEqualTo("half an answer");
+      surviving.renewAndSweep();
+      Client late = new Client();
+      survivingStore.find(answer.id()).orElseThrow().attach(0, late);
+      assertThat(late.awaitClosed()).isTrue();
+      assertThat(late.frames()).as("one error, whoever noticed").hasSize(3);
+    } finally {
+      surviving.destroy();
+      dying.destroy();
+    }
   }
 
   private static boolean leaseGone(String id) {
