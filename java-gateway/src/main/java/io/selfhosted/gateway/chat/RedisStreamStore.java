@@ -160,6 +160,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
   private final long presenceMillis;
   private final int maxEvents;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private long ticks; // only the timer thread
   private volatile Consumer<String> orphanHandler = this::interrupt;
 
   RedisStreamStore(String url, String instance, StreamProperties properties) {
@@ -400,9 +401,11 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
   }
 
   /**
-   * Readers: presence, a read in case a wake-up was missed, and the owner's lease. Owners: grace.
+   * Readers: presence, the owner's lease, and now and then a read in case a wake-up was lost
+   * (pub/sub drops messages while it reconnects). Owners: the grace period.
    */
   private void tick() {
+    boolean sweepReads = ++ticks % 4 == 0;
     List<RedisFuture<?>> pending = new ArrayList<>();
     Map<Tail, RedisFuture<Long>> leases = new ConcurrentHashMap<>();
     Map<Tail, RedisFuture<String>> ended = new ConcurrentHashMap<>();
@@ -419,10 +422,14 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     }
     for (var entry : leases.entrySet()) {
       Tail tail = entry.getKey();
-      tail.schedulePump();
+      if (sweepReads) {
+        tail.schedulePump();
+      }
       Long lease = await(entry.getValue());
       String end = await(ended.get(tail));
-      if (lease != null && lease == 0 && end != null && !"1".equals(end)) {
+      if ("1".equals(end)) {
+        tail.schedulePump();
+      } else if (lease != null && lease == 0 && end != null) {
         orphaned(tail.messageId);
       }
     }
