@@ -145,19 +145,25 @@ public class ConversationRepository {
     }
   }
 
-  /** Extends the leases of the answers {@code instance} is generating, in one statement. */
+  /**
+   * Extends the leases of the answers {@code instance} is generating: one statement per thousand
+   * answers (drivers cap the parameters of one statement).
+   */
   public int renewLeases(String instance, Collection<String> ids, Instant until) {
-    if (ids.isEmpty()) {
-      return 0;
+    List<String> all = List.copyOf(ids);
+    int renewed = 0;
+    for (int from = 0; from < all.size(); from += 1000) {
+      renewed +=
+          jdbc.sql(
+                  "UPDATE messages SET lease_until = :until WHERE owner_instance = :instance"
+                      + " AND status = :streaming AND id IN (:ids)")
+              .param("until", micros(until))
+              .param("instance", instance)
+              .param("streaming", STREAMING)
+              .param("ids", all.subList(from, Math.min(all.size(), from + 1000)))
+              .update();
     }
-    return jdbc.sql(
-            "UPDATE messages SET lease_until = :until WHERE owner_instance = :instance"
-                + " AND status = :streaming AND id IN (:ids)")
-        .param("until", micros(until))
-        .param("instance", instance)
-        .param("streaming", STREAMING)
-        .param("ids", ids)
-        .update();
+    return renewed;
   }
 
   /** Streaming answers whose gateway stopped renewing their lease before {@code now}. */
