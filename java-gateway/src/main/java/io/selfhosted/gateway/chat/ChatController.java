@@ -120,6 +120,6 @@ public class ChatController {
               .id();
     }
     ProductRelay.Turn turn = product.startTurn(caller, conversationId, query, request);
-    product.attach(turn.stream(), 0, turn.headers(), request, response);
+    product.attach(turn.stream().reader(), 0, turn.headers(), request, response);
   }
 }

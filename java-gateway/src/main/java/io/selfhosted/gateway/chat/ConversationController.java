@@ -30,13 +30,13 @@ public class ConversationController {
   private final ConversationRepository conversations;
   private final ChatRequests requests;
   private final ProductRelay relay;
-  private final StreamRegistry streams;
+  private final StreamStore streams;
 
   ConversationController(
       ConversationRepository conversations,
       ChatRequests requests,
       ProductRelay relay,
-      StreamRegistry streams) {
+      StreamStore streams) {
     this.conversations = conversations;
     this.requests = requests;
     this.relay = relay;
@@ -139,7 +139,7 @@ public class ConversationController {
       @RequestParam(name = "lastEventId", required = false) String lastEventIdParam,
       HttpServletRequest request,
       HttpServletResponse response) {
-    GenerationStream stream =
+    ResumableStream stream =
         streams
             .find(messageId)
             .filter(s -> s.ownerKeyId().equals(caller.keyId()))

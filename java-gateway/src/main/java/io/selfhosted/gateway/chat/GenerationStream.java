@@ -5,26 +5,20 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ScheduledFuture;
+import java.util.function.Consumer;
 
 /**
- * The resume buffer of one assistant message: every event with its sequence number, the text so
- * far, and the clients attached. A reconnect replays from any event id exactly once, under the same
- * lock that appends, so nothing is lost or repeated between replay and live events.
+ * The in-process resume buffer of one assistant message: every event with its sequence number, the
+ * text so far, and the clients attached. A reconnect replays from any event id exactly once, under
+ * the same lock that appends, so nothing is lost or repeated between replay and live events.
  */
-final class GenerationStream {
+final class GenerationStream implements ResumableStream, StreamWriter {
 
   /** One product event; {@code id} is its 1-based sequence number. */
   record Event(long id, String name, String data) {
     String frame() {
       return "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n";
     }
-  }
-
-  /** Where a resume request points. */
-  enum Resume {
-    OK,
-    NOTHING_LEFT,
-    BEYOND_STREAM
   }
 
   private final String messageId;
@@ -38,7 +32,7 @@ final class GenerationStream {
   private long endedAtNanos;
   private ScheduledFuture<?> graceTimer;
   private final GraceTimer grace;
-  private Runnable onAbandoned = () -> {};
+  private Consumer<String> canceller = why -> {};
 
   GenerationStream(String messageId, String conversationId, String ownerKeyId, GraceTimer grace) {
     this.messageId = messageId;
@@ -47,20 +41,28 @@ final class GenerationStream {
     this.grace = grace;
   }
 
-  String messageId() {
+  @Override
+  public String messageId() {
     return messageId;
   }
 
-  String conversationId() {
+  @Override
+  public String conversationId() {
     return conversationId;
   }
 
-  /** The API key whose conversation this is: only it may read or cancel the stream. */
-  String ownerKeyId() {
+  @Override
+  public String ownerKeyId() {
     return ownerKeyId;
   }
 
-  synchronized String text() {
+  @Override
+  public ResumableStream reader() {
+    return this;
+  }
+
+  @Override
+  public synchronized String text() {
     return text.toString();
   }
 
@@ -76,23 +78,30 @@ final class GenerationStream {
     return events.size();
   }
 
-  /** Installs what runs when no client has been attached for the grace period. */
-  synchronized void onAbandoned(Runnable action) {
-    this.onAbandoned = action;
+  /** Installs what stops the generation: at the end of the grace period, or on a cancel. */
+  synchronized void onCancel(Consumer<String> action) {
+    this.canceller = action;
   }
 
-  synchronized Resume checkResume(long lastEventId) {
+  /** Stops the generation (it ends the stream through the usual end). */
+  void cancel(String why) {
+    Consumer<String> action;
+    synchronized (this) {
+      action = canceller;
+    }
+    action.accept(why);
+  }
+
+  @Override
+  public synchronized Resume checkResume(long lastEventId) {
     if (lastEventId < 0 || lastEventId > events.size()) {
       return Resume.BEYOND_STREAM;
     }
     return ended && lastEventId == events.size() ? Resume.NOTHING_LEFT : Resume.OK;
   }
 
-  /**
-   * Sends every event after {@code lastEventId}, then keeps the sink attached for live events (or
-   * closes it when the stream has ended).
-   */
-  synchronized void attach(long lastEventId, EventSink sink) {
+  @Override
+  public synchronized void attach(long lastEventId, EventSink sink) {
     for (int i = (int) Math.max(0, lastEventId); i < events.size(); i++) {
       if (!sink.send(events.get(i).frame())) {
         scheduleGraceIfUnattended();
@@ -110,21 +119,22 @@ final class GenerationStream {
     }
   }
 
-  synchronized void detach(EventSink sink) {
+  @Override
+  public synchronized void detach(EventSink sink) {
     if (sinks.remove(sink)) {
       scheduleGraceIfUnattended();
     }
   }
 
-  /** Starts the grace period if nobody is attached; its end cancels the generation. */
-  synchronized void scheduleGraceIfUnattended() {
+  @Override
+  public synchronized void scheduleGraceIfUnattended() {
     if (!ending && sinks.isEmpty() && graceTimer == null) {
-      graceTimer = grace.schedule(onAbandoned);
+      graceTimer = grace.schedule(() -> cancel("no client within the grace period"));
     }
   }
 
-  /** Appends a text delta as a {@code message} event; ignored once the stream is ending. */
-  synchronized void appendText(String delta, String data) {
+  @Override
+  public synchronized void appendText(String delta, String data) {
     if (ending) {
       return;
     }
@@ -132,8 +142,8 @@ final class GenerationStream {
     publish("message", data);
   }
 
-  /** Claims the end of the stream; only the first caller gets true. */
-  synchronized boolean beginEnd() {
+  @Override
+  public synchronized boolean beginEnd() {
     if (ending) {
       return false;
     }
@@ -145,8 +155,8 @@ final class GenerationStream {
     return true;
   }
 
-  /** Publishes the final event and ends every attached client's response. */
-  synchronized void end(String name, String data) {
+  @Override
+  public synchronized void end(String name, String data) {
     publish(name, data);
     ended = true;
     endedAtNanos = System.nanoTime();

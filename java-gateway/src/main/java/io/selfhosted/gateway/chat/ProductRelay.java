@@ -19,7 +19,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataAccessException;
@@ -28,8 +27,8 @@ import org.springframework.stereotype.Service;
 
 /**
  * The product surface as a thin adapter onto the stream pipeline: each answer is stored, and its
- * events go to a resumable {@link GenerationStream} that outlives a dropped browser for a grace
- * period.
+ * events go to a resumable stream (in this process or shared through Redis, see {@link
+ * StreamStore}) that outlives a dropped browser for a grace period.
  */
 @Service
 public class ProductRelay {
@@ -37,22 +36,24 @@ public class ProductRelay {
   private static final Logger log = LoggerFactory.getLogger(ProductRelay.class);
 
   private final StreamPipeline pipeline;
-  private final StreamRegistry registry;
+  private final StreamStore streams;
+  private final GenerationLeases leases;
   private final ConversationRepository conversations;
   private final ChatRequests requests;
   private final Heartbeats heartbeats;
   private final ObjectMapper mapper;
-  private final Map<String, StreamPipeline.Run> running = new ConcurrentHashMap<>();
 
   ProductRelay(
       StreamPipeline pipeline,
-      StreamRegistry registry,
+      StreamStore streams,
+      GenerationLeases leases,
       ConversationRepository conversations,
       ChatRequests requests,
       Heartbeats heartbeats,
       ObjectMapper mapper) {
     this.pipeline = pipeline;
-    this.registry = registry;
+    this.streams = streams;
+    this.leases = leases;
     this.conversations = conversations;
     this.requests = requests;
     this.heartbeats = heartbeats;
@@ -60,7 +61,7 @@ public class ProductRelay {
   }
 
   /** A started answer and the response headers its admission set (rate-limit state). */
-  record Turn(GenerationStream stream, Map<String, String> headers) {}
+  record Turn(StreamWriter stream, Map<String, String> headers) {}
 
   /** Admits the turn, stores it, starts generating the answer, and returns its stream. */
   Turn startTurn(Caller caller, String conversationId, Query query, HttpServletRequest request) {
@@ -126,15 +127,16 @@ public class ProductRelay {
             requests.productCall(query.profile(), history, query.query()),
             RequestIdFilter.startNanos(request));
     StreamPipeline.Run run = pipeline.admit(exchange);
-    GenerationStream stream;
+    StreamWriter stream;
     try {
       conversations.deleteMessages(conversationId, replacing);
       conversations.insertMessage(
           conversationId, "user", query.query(), ConversationRepository.COMPLETE, model);
       var assistant =
-          conversations.insertMessage(
-              conversationId, "assistant", "", ConversationRepository.STREAMING, model);
-      stream = registry.create(assistant.id(), conversationId, caller.keyId());
+          conversations.insertStreamingAnswer(
+              conversationId, model, leases.instance(), leases.firstLeaseEnd());
+      stream = streams.create(assistant.id(), conversationId, caller.keyId(), run::cancel);
+      leases.started(assistant.id());
     } catch (RuntimeException e) {
       run.abandon(
           new ApiException(
@@ -145,8 +147,6 @@ public class ProductRelay {
               "could not store the conversation"));
       throw e;
     }
-    stream.onAbandoned(() -> cancel(stream, "no client within the grace period"));
-    running.put(stream.messageId(), run);
     run.start(new ProductDelivery(stream));
     stream.scheduleGraceIfUnattended();
     return new Turn(stream, exchange.headers());
@@ -187,7 +187,7 @@ public class ProductRelay {
 
   /** Attaches a client to a product stream, replaying everything after {@code lastEventId}. */
   void attach(
-      GenerationStream stream,
+      ResumableStream stream,
       long lastEventId,
       Map<String, String> headers,
       HttpServletRequest request,
@@ -201,17 +201,17 @@ public class ProductRelay {
     stream.attach(lastEventId, connection);
   }
 
-  /** Stops a generation; the partial answer is stored as cancelled. Idempotent. */
-  void cancel(GenerationStream stream, String why) {
-    StreamPipeline.Run run = running.get(stream.messageId());
-    if (run != null) {
-      run.cancel(why);
-    }
+  /**
+   * Stops a generation, on whichever gateway runs it; the partial answer is stored as cancelled.
+   * Idempotent.
+   */
+  void cancel(ResumableStream stream, String why) {
+    streams.cancel(stream, why);
   }
 
-  /** The text generated so far for a message still streaming, if this gateway holds it. */
+  /** The text generated so far for a message still streaming, if its stream is known. */
   String liveText(String messageId) {
-    return registry.find(messageId).map(GenerationStream::text).orElse(null);
+    return streams.liveText(messageId).orElse(null);
   }
 
   private String json(Object value) {
@@ -224,9 +224,9 @@ public class ProductRelay {
 
   /** Turns pipeline events into the product events of one stored answer. */
   private final class ProductDelivery implements Delivery {
-    private final GenerationStream stream;
+    private final StreamWriter stream;
 
-    ProductDelivery(GenerationStream stream) {
+    ProductDelivery(StreamWriter stream) {
       this.stream = stream;
     }
 
@@ -244,7 +244,6 @@ public class ProductRelay {
 
     @Override
     public void end(Exchange exchange, Outcome outcome) {
-      running.remove(stream.messageId());
       if (!stream.beginEnd()) {
         return;
       }
@@ -267,6 +266,7 @@ public class ProductRelay {
       } catch (DataAccessException e) {
         log.error("could not store message {}", stream.messageId(), e);
       }
+      leases.ended(stream.messageId());
       ObjectNode data = mapper.createObjectNode().put("message_id", stream.messageId());
       if (outcome.status() == Outcome.Status.FAILED && outcome.error() != null) {
         ApiException failure = outcome.error();

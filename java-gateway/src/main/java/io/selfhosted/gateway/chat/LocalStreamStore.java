@@ -6,22 +6,21 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import org.springframework.beans.factory.DisposableBean;
-import org.springframework.stereotype.Component;
+import java.util.function.Consumer;
 
 /**
- * Resume buffers of product streams by message id: live while generating, kept for a retention
- * period after the end so that a late reconnect still gets the tail of the stream.
+ * Product streams in this process (the embedded default, without Redis): live while generating,
+ * kept for a retention period after the end so that a late reconnect still gets the tail of the
+ * stream. Only this gateway can resume them, and no stream here is ever orphaned.
  */
-@Component
-class StreamRegistry implements DisposableBean {
+final class LocalStreamStore implements StreamStore, AutoCloseable {
 
   private final Map<String, GenerationStream> streams = new ConcurrentHashMap<>();
   private final ScheduledExecutorService timers;
   private final long graceMillis;
   private final long retentionNanos;
 
-  StreamRegistry(StreamProperties properties) {
+  LocalStreamStore(StreamProperties properties) {
     this.graceMillis = properties.resumeGrace().toMillis();
     this.retentionNanos = properties.retention().toNanos();
     this.timers =
@@ -35,19 +34,49 @@ class StreamRegistry implements DisposableBean {
     timers.scheduleWithFixedDelay(this::evictExpired, sweep, sweep, TimeUnit.MILLISECONDS);
   }
 
-  GenerationStream create(String messageId, String conversationId, String ownerKeyId) {
+  @Override
+  public StreamWriter create(
+      String messageId, String conversationId, String ownerKeyId, Consumer<String> cancel) {
     GenerationStream stream =
         new GenerationStream(
             messageId,
             conversationId,
             ownerKeyId,
             action -> timers.schedule(action, graceMillis, TimeUnit.MILLISECONDS));
+    stream.onCancel(cancel);
     streams.put(messageId, stream);
     return stream;
   }
 
-  Optional<GenerationStream> find(String messageId) {
+  @Override
+  public Optional<ResumableStream> find(String messageId) {
     return Optional.ofNullable(streams.get(messageId));
+  }
+
+  @Override
+  public void cancel(ResumableStream stream, String why) {
+    GenerationStream local = streams.get(stream.messageId());
+    if (local != null) {
+      local.cancel(why);
+    }
+  }
+
+  @Override
+  public Optional<String> liveText(String messageId) {
+    return Optional.ofNullable(streams.get(messageId)).map(GenerationStream::text);
+  }
+
+  @Override
+  public Optional<String> interrupt(String messageId) {
+    return Optional.empty();
+  }
+
+  @Override
+  public void onOrphan(Consumer<String> handler) {}
+
+  @Override
+  public String kind() {
+    return "memory";
   }
 
   void evictExpired() {
@@ -56,7 +85,7 @@ class StreamRegistry implements DisposableBean {
   }
 
   @Override
-  public void destroy() {
+  public void close() {
     timers.shutdownNow();
   }
 }

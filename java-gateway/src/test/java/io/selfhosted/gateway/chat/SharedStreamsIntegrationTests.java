@@ -1,0 +1,186 @@
+package io.selfhosted.gateway.chat;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.GatewayApplication;
+import io.selfhosted.gateway.support.FakeModelService;
+import io.selfhosted.gateway.support.FakeModelService.LiveStream;
+import io.selfhosted.gateway.support.Json;
+import io.selfhosted.gateway.support.SseClient;
+import io.selfhosted.gateway.support.SseClient.Event;
+import java.util.List;
+import java.util.UUID;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+
+/**
+ * Two gateway replicas, one database, one real Redis server (started by scripts/test-java.sh): a
+ * browser's stream started on one resumes on the other exactly, and a cancel on either stops it.
+ */
+@EnabledIfEnvironmentVariable(
+    named = "GATEWAY_TEST_REDIS_URL",
+    matches = ".+",
+    disabledReason = "needs a Redis server: run through scripts/test-java.sh (make test)")
+class SharedStreamsIntegrationTests {
+
+  private static final String ADMIN = "shared-streams-admin-key";
+  private static final MediaType JSON = MediaType.get("application/json");
+  private static final FakeModelService UPSTREAM = new FakeModelService();
+  private static final String DATABASE = "shared-streams-" + UUID.randomUUID();
+  private static ConfigurableApplicationContext first;
+  private static ConfigurableApplicationContext second;
+
+  @BeforeAll
+  static void startTwoGateways() {
+    first = gateway();
+    second = gateway();
+  }
+
+  @AfterAll
+  static void stop() {
+    second.close();
+    first.close();
+    UPSTREAM.close();
+  }
+
+  private static ConfigurableApplicationContext gateway() {
+    return new SpringApplicationBuilder(GatewayApplication.class)
+        .run(
+            "--server.port=0",
+            "--spring.main.banner-mode=off",
+            "--spring.datasource.url=jdbc:h2:mem:" + DATABASE + ";DB_CLOSE_DELAY=-1",
+            "--gateway.upstream.urls=" + UPSTREAM.url(),
+            "--gateway.upstream.token=internal-token",
+            "--gateway.auth.admin-api-key=" + ADMIN,
+            "--gateway.stream.resume-grace=5s",
+            "--gateway.limits.redis-url=" + System.getenv("GATEWAY_TEST_REDIS_URL"));
+  }
+
+  private static String url(ConfigurableApplicationContext gateway, String path) {
+    return "http://127.0.0.1:" + gateway.getEnvironment().getProperty("local.server.port") + path;
+  }
+
+  private static Request.Builder request(ConfigurableApplicationContext gateway, String path) {
+    return new Request.Builder().url(url(gateway, path)).header("Authorization", "Bearer " + ADMIN);
+  }
+
+  private static JsonNode post(ConfigurableApplicationContext gateway, String path, String json)
+      throws Exception {
+    try (Response response =
+        SseClient.HTTP
+            .newCall(request(gateway, path).post(RequestBody.create(json, JSON)).build())
+            .execute()) {
+      assertThat(response.code()).isBetween(200, 299);
+      return Json.parse(response.body().string());
+    }
+  }
+
+  private static JsonNode get(ConfigurableApplicationContext gateway, String path)
+      throws Exception {
+    try (Response response =
+        SseClient.HTTP.newCall(request(gateway, path).get().build()).execute()) {
+      return Json.parse(response.body().string());
+    }
+  }
+
+  private static SseClient open(
+      ConfigurableApplicationContext gateway, String streamUrl, String lastEventId)
+      throws Exception {
+    Request.Builder request = request(gateway, streamUrl).header("Accept", "text/event-stream");
+    if (lastEventId != null) {
+      request.header("Last-Event-ID", lastEventId);
+    }
+    return new SseClient(SseClient.HTTP.newCall(request.get().build()).execute());
+  }
+
+  /** Asks on {@code gateway}; answers the turn ({@code messageId}, {@code streamUrl}). */
+  private static JsonNode ask(ConfigurableApplicationContext gateway, String conversation)
+      throws Exception {
+    return post(
+        gateway,
+        "/api/conversations/" + conversation + "/messages",
+        "{\"model\":\"demo-model\",\"query\":\"tell me\"}");
+  }
+
+  private static String text(List<Event> events) {
+    StringBuilder text = new StringBuilder();
+    for (Event e : events) {
+      if ("message".equals(e.event())) {
+        text.append(Json.parse(e.data()).get("text").asText());
+      }
+    }
+    return text.toString();
+  }
+
+  @Test
+  void aStreamStartedOnOneGatewayResumesOnTheOtherExactly() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    String conversation = post(first, "/api/conversations", "{}").get("id").asText();
+    JsonNode turn = ask(first, conversation);
+    String streamUrl = turn.get("streamUrl").asText();
+
+    try (SseClient browser = open(first, streamUrl, null)) {
+      live.token("Hello");
+      Event event = browser.next();
+      assertThat(event.id()).isEqualTo("1");
+      assertThat(Json.parse(event.data()).get("text").asText()).isEqualTo("Hello");
+    } // the connection drops; generation goes on
+    live.token(", world");
+    live.token("!");
+
+    List<Event> resumed;
+    try (SseClient browser = open(second, streamUrl, "1")) {
+      assertThat(browser.response().code()).isEqualTo(200);
+      assertThat(browser.next().id()).isEqualTo("2");
+      live.finish();
+      resumed = browser.rest();
+    }
+
+    assertThat(resumed).extracting(Event::id).containsExactly("3", "4");
+    assertThat(resumed.get(1).event()).isEqualTo("finish");
+    assertThat(text(resumed)).isEqualTo("!");
+    JsonNode stored = get(second, "/api/conversations/" + conversation + "/messages").get("data");
+    assertThat(stored.get(1).get("content").asText()).isEqualTo("Hello, world!");
+    assertThat(stored.get(1).get("status").asText()).isEqualTo("complete");
+    try (SseClient over = open(second, streamUrl, "4")) {
+      assertThat(over.response().code()).as("nothing left: no reconnect").isEqualTo(204);
+    }
+  }
+
+  @Test
+  void aCancelOnTheOtherGatewayStopsTheGeneration() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    String conversation = post(first, "/api/conversations", "{}").get("id").asText();
+    JsonNode turn = ask(first, conversation);
+    String messageId = turn.get("messageId").asText();
+
+    try (SseClient browser = open(second, turn.get("streamUrl").asText(), null)) {
+      live.token("Once upon");
+      assertThat(browser.next().id()).isEqualTo("1");
+      JsonNode streaming =
+          get(second, "/api/conversations/" + conversation + "/messages").get("data").get(1);
+      assertThat(streaming.get("status").asText()).isEqualTo("streaming");
+      assertThat(streaming.get("content").asText()).as("live text").isEqualTo("Once upon");
+
+      JsonNode cancelled = post(second, "/api/streams/" + messageId + "/cancel", "");
+      assertThat(cancelled.get("status").asText()).isEqualTo("cancelled");
+
+      List<Event> rest = browser.rest();
+      assertThat(rest).hasSize(1);
+      assertThat(Json.parse(rest.get(0).data()).get("finish_reason").asText())
+          .isEqualTo("cancelled");
+    }
+    assertThat(live.awaitClientGone()).as("the owner cancelled upstream").isTrue();
+  }
+}
