@@ -335,7 +335,7 @@ class Stack:
             ready=ready,
             stop_signal=stop_signal,
             grace=grace,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
         self.processes.append(proc)
         if wait:
@@ -568,7 +568,7 @@ class Stack:
         replaced first. The file may not set ``daemon`` or ``pid``; ``ready`` is an HTTP path that
         answers 200, else the port accepting connections is enough.
         """
-        binary = find_binary("nginx", "/usr/sbin/nginx", package="nginx-light")
+        binary = find_binary("nginx", "/usr/sbin/nginx", package="nginx")
         port = port or free_port()
         name = self._name(name)
         work = self.dir(name)
@@ -578,9 +578,9 @@ class Stack:
         (work / "logs").mkdir(exist_ok=True)
         conf = work / "nginx.conf"
         conf.write_text(text)
-        log = self.logs / f"{name}.log"
-        directives = f"daemon off; pid {work / 'nginx.pid'}; error_log {log} info;"
-        cmd = [binary, "-p", str(work), "-c", str(conf), "-e", str(log), "-g", directives]
+        # Its error log goes to stderr, which is its log file.
+        directives = f"daemon off; pid {work / 'nginx.pid'}; error_log stderr notice;"
+        cmd = [binary, "-p", str(work), "-c", str(conf), "-e", "stderr", "-g", directives]
         # SIGQUIT is nginx's graceful shutdown; SIGTERM its fast one, which a throwaway server wants.
         return self.start(name, cmd, port=port, ready=ready, wait=wait)
 
