@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -93,6 +94,7 @@ class Process:
     ready: str | Callable[[], bool] | None  # an HTTP path answering 200, a check, or None: the port accepts
     stop_signal: int = signal.SIGTERM
     grace: float | None = None  # seconds between the stop signal and SIGKILL (None: the stack's)
+    launch: dict[str, Any] = field(default_factory=dict, repr=False)  # Popen's arguments, for a restart
 
     @property
     def pid(self) -> int:
@@ -255,6 +257,8 @@ class Stack:
             workdir = Path(self._tmp.name)
         self.workdir = workdir
         self.logs = logs or self.workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         self.ready_timeout, self.stop_grace = ready_timeout, stop_grace
         self.model_token = secrets.token_urlsafe(32)
         self.admin_key = new_key()
@@ -263,8 +267,6 @@ class Stack:
         self._cleanups: list[Callable[[], None]] = []
 
     def __enter__(self) -> Stack:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -317,24 +319,17 @@ class Stack:
         name = self._name(name)
         full = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
         log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                list(cmd),
-                cwd=cwd,
-                env=full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                user=user,
-            )
+        launch = {"args": list(cmd), "cwd": cwd, "env": full, "user": user}
+        log.write_bytes(b"")
         proc = kind(
             name=name,
-            popen=popen,
+            popen=_popen(launch, log),
             log=log,
             port=port,
             ready=ready,
             stop_signal=stop_signal,
             grace=grace,
+            launch=launch,
             **fields,
         )
         self.processes.append(proc)
@@ -364,16 +359,27 @@ class Stack:
             time.sleep(0.2)
 
     def kill(self, proc: Process, sig: int = signal.SIGKILL) -> None:
-        """Sends ``sig`` to one of the stack's processes (SIGKILL: it dies at once, as a crash)."""
+        """Sends ``sig`` to one of the stack's processes: SIGKILL (the default) is a crash, SIGTERM a
+        graceful stop, SIGSTOP and SIGCONT freeze and thaw it."""
         if proc not in self.processes:
             raise ValueError(f"{proc.name} was not started by this stack")
         if proc.alive():
             proc.popen.send_signal(sig)
 
+    def restart(self, proc: Process, *, wait: bool = True) -> Process:
+        """Starts a process again as it was started (same command, environment and port), once the
+        previous run has ended (it is stopped first if it has not); its log goes on in the same file."""
+        self.stop(proc)
+        proc.popen = _popen(proc.launch, proc.log)
+        if wait:
+            self.wait_ready(proc)
+        return proc
+
     def stop(self, proc: Process, grace: float | None = None) -> None:
         """Stops a process: its stop signal, then SIGKILL if it has not exited within ``grace`` seconds."""
         if proc.alive():
             proc.popen.send_signal(proc.stop_signal)
+            proc.popen.send_signal(signal.SIGCONT)  # a frozen process gets its stop signal too
             try:
                 proc.popen.wait(next(g for g in (grace, proc.grace, self.stop_grace) if g is not None))
             except subprocess.TimeoutExpired:
@@ -611,6 +617,11 @@ class Stack:
     def gateway_client(self, timeout: float = 120.0) -> httpx.Client:
         """A client of the first gateway, with the admin key."""
         return self.gateway.client(timeout=timeout)
+
+
+def _popen(launch: Mapping[str, Any], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(**launch, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _cleared() -> dict[str, str | None]:
