@@ -78,8 +78,9 @@ test: setup setup-browser setup-services
 
 lint: setup-python
 	cd $(PY_DIR) && $(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
-	$(PY) -m ruff check --config $(PY_DIR)/pyproject.toml tests bench
-	$(PY) -m ruff format --config $(PY_DIR)/pyproject.toml --check tests bench
+	$(PY) -m ruff check --config $(PY_DIR)/pyproject.toml tests bench harness
+	$(PY) -m ruff format --config $(PY_DIR)/pyproject.toml --check tests bench harness
+	$(PY) -m mypy --config-file $(PY_DIR)/pyproject.toml harness
 
 test-python: setup-python demo-model
 	cd $(PY_DIR) && $(PY) -m pytest -q

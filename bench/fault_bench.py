@@ -30,16 +30,17 @@ import re
 import signal
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
+import harness_path  # noqa: F401  (the repository root on sys.path, for the harness)
 import httpx
-from gateway_bench import JAR, fake_upstream, gateway, gateway_pid, logs_dir, new_admin_key, on_sigterm
+from gateway_bench import JAR, fake_upstream, gateway, logs_dir, new_admin_key, on_sigterm, servers
 from loadgen import RequestTrace, percentile, run_load, stream_once
 from serving_bench import RESULTS
+
+from harness.stack import Process, Stack
 
 MAINTENANCE_MESSAGE = "Down for maintenance (fault benchmark); back in a minute."
 SCENARIOS = ("killed", "slow", "switch")
@@ -187,29 +188,19 @@ async def warm_up(base: str, key: str, n: int, concurrency: int) -> None:
 # ---- processes ----------------------------------------------------------------------------------------
 
 
-def _parent(pid: int) -> int | None:
-    """The parent of process ``pid`` (Linux), so that only a process this run started is killed."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def replica(stack: ExitStack, name: str, tokens: int, interval_ms: int, delay_ms: int = 0) -> str:
-    """A named fake upstream replica; its base URL."""
+def replica(stack: Stack, name: str, tokens: int, interval_ms: int, delay_ms: int = 0) -> Process:
+    """A named fake upstream replica."""
     env = {"FAKE_NAME": name, "FAKE_FIRST_TOKEN_DELAY_MS": str(delay_ms)}
-    return stack.enter_context(fake_upstream(tokens, interval_ms, f"fault-{name}", env))
+    return fake_upstream(stack, tokens, interval_ms, f"fault-{name}", env)
 
 
 def fault_gateway(
-    stack: ExitStack, upstreams: list[str], tag: str, jar: Path, props: dict[str, str]
+    stack: Stack, upstreams: list[Process], tag: str, jar: Path, props: dict[str, str]
 ) -> tuple[str, str]:
     """A gateway in front of ``upstreams`` with Spring ``props``; (base URL, admin key)."""
     key = new_admin_key()
     env = {"SPRING_APPLICATION_JSON": json.dumps(props)}
-    gw, _ = stack.enter_context(gateway(",".join(upstreams), key, f"fault-{tag}", jar=jar, env=env))
-    return gw, key
+    return gateway(stack, upstreams, key, f"fault-{tag}", jar=jar, env=env).url, key
 
 
 _STATE = re.compile(
@@ -301,17 +292,14 @@ def raw(streams: list[Stream], t0: float) -> list[dict]:
 
 def killed_replica(plan: Plan, jar: Path) -> dict:
     """N streams over two replicas; one replica is killed mid-stream; N new requests right after."""
-    with ExitStack() as stack:
+    with servers() as stack:
         victim = replica(stack, "a", plan.tokens, plan.interval_ms)
         survivor = replica(stack, "b", plan.tokens, plan.interval_ms)
         gw, key = fault_gateway(stack, [victim, survivor], "killed", jar, plan.breaker["killed"])
-        pid = gateway_pid(urlsplit(victim).port or 0)
-        if pid is None or _parent(pid) != os.getpid():
-            raise RuntimeError(f"the process listening at {victim} is not the replica this run started")
-        return asyncio.run(_killed(plan, gw, key, pid))
+        return asyncio.run(_killed(plan, gw, key, lambda: stack.kill(victim, signal.SIGKILL)))
 
 
-async def _killed(plan: Plan, gw: str, key: str, victim_pid: int) -> dict:
+async def _killed(plan: Plan, gw: str, key: str, kill_victim: Callable[[], None]) -> dict:
     await warm_up(gw, key, plan.warmup, 4)
     n = plan.streams
     checks: list[dict] = []
@@ -320,7 +308,7 @@ async def _killed(plan: Plan, gw: str, key: str, victim_pid: int) -> dict:
         running = launch(gw, key, n, plan.tokens, plan.deadline_s)
         await asyncio.sleep(plan.kill_after_s)
         killed_at = time.perf_counter()
-        os.kill(victim_pid, signal.SIGKILL)
+        kill_victim()
         after = launch(gw, key, n, plan.tokens, plan.deadline_s)
         before_done = await asyncio.gather(*running)
         after_done = await asyncio.gather(*after)
@@ -409,12 +397,12 @@ async def _killed(plan: Plan, gw: str, key: str, victim_pid: int) -> dict:
 
 def slow_replica(plan: Plan, jar: Path) -> dict:
     """Two replicas, one slow to its first token; waves of requests while its breaker decides."""
-    with ExitStack() as stack:
+    with servers() as stack:
         fast = replica(stack, "fast", plan.slow_tokens, plan.slow_interval_ms)
         slow = replica(stack, "slow", plan.slow_tokens, plan.slow_interval_ms, plan.slow_first_token_ms)
         # The fast replica first: sequential warm-up requests go to the first of equally loaded ones.
         gw, key = fault_gateway(stack, [fast, slow], "slow", jar, plan.breaker["slow"])
-        return asyncio.run(_slow(plan, gw, key, f"replica:{slow}"))
+        return asyncio.run(_slow(plan, gw, key, f"replica:{slow.url}"))
 
 
 async def _slow(plan: Plan, gw: str, key: str, slow_breaker: str) -> dict:
@@ -534,7 +522,7 @@ async def _slow(plan: Plan, gw: str, key: str, slow_breaker: str) -> dict:
 
 def switch_flipped(plan: Plan, jar: Path) -> dict:
     """N streams running; maintenance turned on, then off."""
-    with ExitStack() as stack:
+    with servers() as stack:
         upstream = replica(stack, "only", plan.tokens, plan.interval_ms)
         gw, key = fault_gateway(stack, [upstream], "switch", jar, plan.breaker["switch"])
         return asyncio.run(_switch(plan, gw, key))

@@ -20,30 +20,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness_path  # noqa: F401  (the repository root on sys.path, for the harness)
 import httpx
 from loadgen import RequestTrace, percentile, run_load, summarize
-from serving_bench import RESULTS, ROOT, free_port, server, stop
+from serving_bench import RESULTS, ROOT
+
+from harness.stack import (
+    GATEWAY_JAR,
+    Gateway,
+    MissingBinaryError,
+    Process,
+    Redis,
+    Stack,
+    find_binary,
+    free_port,
+)
 
 BENCH = Path(__file__).resolve().parent
-JAR = ROOT / "java-gateway" / "target" / "gateway.jar"
+JAR = GATEWAY_JAR
 REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
@@ -78,11 +85,6 @@ ROUNDS = 4
 # The TTFT probe: rounds of short streams at one stream, per system.
 PROBE_ROUNDS = 6
 PROBE_PER_ROUND = 100
-
-
-def java() -> str:
-    home = os.environ.get("JAVA_RUN_HOME")
-    return str(Path(home) / "bin" / "java") if home else "java"
 
 
 def bodies(n: int, max_tokens: int | None = None) -> list[dict]:
@@ -121,26 +123,6 @@ class RssSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def gateway_pid(port: int) -> int | None:
-    """The pid of the java process listening on ``port`` (for memory sampling)."""
-    target = f":{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[1].endswith(target) and parts[3] == "0A":
-                inodes.add(parts[9])
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    return int(pid)
-        except OSError:
-            continue
-    return None
 
 
 # Requests sent through the gateway before measuring, per configuration. The JIT compiles the
@@ -197,182 +179,64 @@ def logs_dir() -> Path:
     return logs
 
 
-def _die_with_parent() -> None:
-    """Run in a child before exec: SIGTERM it when the benchmark dies, even killed, so that it never
-    outlives the run (Linux; elsewhere the ``finally`` blocks are the only cleanup)."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def redis_binary() -> str:
     """The redis-server binary; installed from the Debian package when missing."""
 
-    def find() -> str | None:
-        return str(REDIS_SERVER) if REDIS_SERVER.is_file() else shutil.which("redis-server")
+    def find() -> str:
+        return find_binary("redis-server", str(REDIS_SERVER), package="redis-server")
 
-    found = find()
-    if found is None:
+    try:
+        return find()
+    except MissingBinaryError:
         print("[gateway] redis-server is missing: installing it", flush=True)
         script = ROOT / "scripts" / "apt-install.sh"
         subprocess.run([str(script), "--if-missing", str(REDIS_SERVER), "redis-server"], check=True)
-        found = find()
-    if found is None:
-        raise RuntimeError("redis-server is still missing after installing the redis-server package")
-    return found
+        return find()
 
 
-class Redis:
-    """A Redis server on a loopback port, spoken to in RESP over a fresh connection per command."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._own = 0  # commands this object sent (they count in Redis's own statistics)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def command(self, *args: str, timeout: float = 5.0) -> bytes:
-        """One command; its reply's payload (a status, an integer's digits or a bulk string)."""
-        parts = [f"*{len(args)}\r\n".encode()]
-        for arg in args:
-            data = arg.encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            sock.sendall(b"".join(parts))
-            buf = b""
-
-            def more() -> bytes:
-                data = sock.recv(65536)
-                if not data:
-                    raise ConnectionError("redis closed the connection mid-reply")
-                return data
-
-            while b"\r\n" not in buf:
-                buf += more()
-            line, _, rest = buf.partition(b"\r\n")
-            self._own += 1
-            kind, head = line[:1], line[1:]
-            if kind == b"-":
-                raise RuntimeError(f"redis: {head.decode(errors='replace')}")
-            if kind != b"$":
-                return head
-            size = int(head)
-            if size < 0:
-                return b""
-            while len(rest) < size + 2:
-                rest += more()
-            return rest[:size]
-
-    def info(self, section: str) -> dict[str, str]:
-        text = self.command("INFO", section).decode(errors="replace")
-        pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#")
-        return {k: v.strip() for k, v in pairs}
-
-    def commands(self) -> int:
-        """Commands processed so far by others than this object (the gateway)."""
-        # The INFO reply counts every earlier command, its own excluded; _own counts it already.
-        total = int(self.info("stats")["total_commands_processed"])
-        return total - (self._own - 1)
+def servers() -> Stack:
+    """The processes of a run, their logs in bench/results/logs (a model loads slowly on a busy host)."""
+    return Stack(logs=logs_dir(), ready_timeout=600)
 
 
-@contextmanager
-def redis_server(tag: str) -> Iterator[Redis]:
-    """A throwaway redis-server on a free loopback port, with no persistence; stopped at the end, always."""
-    binary, port = redis_binary(), free_port()
-    log = logs_dir() / f"redis-{tag}.log"
-    with tempfile.TemporaryDirectory() as work, log.open("wb") as out:
-        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        cmd += ["--dir", work, "--daemonize", "no"]
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        try:
-            redis = Redis(port)
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"redis-server exited with {proc.returncode} before it was ready ({log})"
-                    )
-                try:
-                    if redis.command("PING", timeout=1) == b"PONG":
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server not ready in 30 s ({log})")
-                time.sleep(0.05)
-            yield redis
-        finally:
-            stop(proc, 10)
-
-
-def _with_extra(own: dict[str, str | None], extra: Mapping[str, str] | None) -> dict[str, str | None]:
-    """A launcher's own settings for its child plus the caller's ``extra``, which may not change them."""
-    clash = sorted(set(own) & set(extra or {}))
-    if clash:
-        raise ValueError(f"env may not set what the launcher sets itself: {', '.join(clash)}")
-    return {**own, **(extra or {})}
-
-
-@contextmanager
 def fake_upstream(
-    tokens: int, interval_ms: int, tag: str, env: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """A paced fake upstream, ``env`` added to its environment (FAKE_NAME, ...); yields its base URL."""
+    stack: Stack, tokens: int, interval_ms: int, tag: str, env: Mapping[str, str] | None = None
+) -> Process:
+    """A paced fake upstream, ``env`` added to its environment (FAKE_NAME, ...)."""
     port = free_port()
-    own: dict[str, str | None] = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
+    own = {"FAKE_TOKENS": str(tokens), "FAKE_INTERVAL_MS": str(interval_ms)}
     cmd = [sys.executable, str(BENCH / "fake_upstream.py"), str(port)]
-    log = logs_dir() / f"fake-upstream-{tag}.log"
-    with server(cmd, "/ready", port, _with_extra(own, env), log) as url:
-        yield url
+    return stack.start(f"fake-upstream-{tag}", cmd, port=port, ready="/ready", env={**own, **(env or {})})
 
 
-@contextmanager
 def gateway(
-    upstream: str,
+    stack: Stack,
+    upstreams: list[Process],
     admin_key: str,
     tag: str,
-    redis_url: str | None = None,
+    redis: Redis | None = None,
     jar: Path = JAR,
     env: Mapping[str, str] | None = None,
-) -> Iterator[tuple[str, int]]:
-    """A gateway in front of ``upstream`` with its own H2 file; yields (base URL, port).
+) -> Gateway:
+    """A gateway in front of ``upstreams`` with its own H2 file, running a copy of ``jar``.
 
-    Its limits and other shared state are in-process unless ``redis_url`` is given (whatever the
-    calling shell's GATEWAY_REDIS_URL says). ``env`` is added to its environment (e.g.
-    SPRING_APPLICATION_JSON); it may not set what the parameters set.
+    Its limits and other shared state are in-process unless ``redis`` is given (whatever the calling
+    shell's GATEWAY_REDIS_URL says). ``env`` is added to its environment (e.g. SPRING_APPLICATION_JSON).
     """
-    port = free_port()
-    with tempfile.TemporaryDirectory() as work:
-        own: dict[str, str | None] = {
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_UPSTREAMS": upstream,
-            "ADMIN_API_KEY": admin_key,
-            "MODEL_SERVICE_TOKEN": secrets.token_urlsafe(32),
-            "GATEWAY_DB_URL": f"jdbc:h2:file:{work}/db",
-            "GATEWAY_REDIS_URL": redis_url,
-        }
-        # A copy of the jar: a rebuild during a long run must not pull classes from under it.
-        copy = Path(work) / "gateway.jar"
-        shutil.copyfile(jar, copy)
-        cmd = [java(), "-jar", str(copy)]
-        log = logs_dir() / f"gateway-{tag}.log"
-        with server(cmd, "/actuator/health", port, _with_extra(own, env), log) as url:
-            yield url, port
+    return stack.add_gateway(
+        upstreams, admin_key=admin_key, redis=redis, jar=jar, env=env, name=f"gateway-{tag}"
+    )
 
 
 def new_admin_key() -> str:
     return "sk-bench-" + secrets.token_urlsafe(16)
 
 
-@contextmanager
-def fake_and_gateway(tokens: int, interval_ms: int, tag: str) -> Iterator[tuple[str, str, str, int]]:
-    """A paced fake upstream and a gateway in front of it; yields (direct, gateway, admin key, port)."""
+def fake_and_gateway(stack: Stack, tokens: int, interval_ms: int, tag: str) -> tuple[str, Gateway, str]:
+    """A paced fake upstream and a gateway in front of it: (direct URL, gateway, admin key)."""
     key = new_admin_key()
-    with fake_upstream(tokens, interval_ms, tag) as direct, gateway(direct, key, tag) as (gw, port):
-        yield direct, gw, key, port
+    direct = fake_upstream(stack, tokens, interval_ms, tag)
+    return direct.url, gateway(stack, [direct], key, tag), key
 
 
 def create_user_key(gw: str, admin_key: str) -> tuple[str, dict]:
@@ -420,20 +284,20 @@ def relay_overhead(
     admin_key = new_admin_key()
     out: dict = {}
     meta: dict = {}
-    with ExitStack() as stack:
-        if any(cfg.redis for cfg in configs):
-            redis_binary()  # install it, or fail, before anything is started
-        direct = stack.enter_context(fake_upstream(tokens, interval_ms, "relay"))
-        redis = stack.enter_context(redis_server("relay")) if any(cfg.redis for cfg in configs) else None
+    with servers() as stack:
+        binary = redis_binary() if any(cfg.redis for cfg in configs) else None  # before anything starts
+        upstream = fake_upstream(stack, tokens, interval_ms, "relay")
+        direct = upstream.url
+        redis = stack.add_redis(binary=binary, name="redis-relay") if binary else None
         gateways: dict[tuple[bool, bool], str] = {}
         targets: dict[str, tuple[str, str]] = {}  # configuration -> (gateway URL, key)
         for cfg in configs:
             which = (cfg.redis, cfg.baseline)
             if which not in gateways:
-                redis_url = redis.url if cfg.redis and redis else None
+                shared = redis if cfg.redis else None
                 tag = "relay-redis" if cfg.redis else "relay-before" if cfg.baseline else "relay"
                 jar = baseline_jar if cfg.baseline and baseline_jar else JAR
-                gateways[which] = stack.enter_context(gateway(direct, admin_key, tag, redis_url, jar))[0]
+                gateways[which] = gateway(stack, [upstream], admin_key, tag, shared, jar).url
             gw = gateways[which]
             info: dict = {
                 "description": cfg.description,
@@ -459,8 +323,8 @@ def relay_overhead(
                 meta[cfg.name]["redis_commands_in_warmup"] = sent
                 if sent <= 0:
                     raise RuntimeError(
-                        f"the gateway started with GATEWAY_REDIS_URL={redis.url} sent Redis no command in "
-                        f"{warmup} requests with a limited key: its limits are not shared through Redis"
+                        f"the gateway started with GATEWAY_REDIS_URL={redis.redis_url} sent Redis no command "
+                        f"in {warmup} requests with a limited key: its limits are not shared through Redis"
                     )
 
         for c in levels:
@@ -605,10 +469,11 @@ def ttft_budget(relay: dict, probe: dict | None = None) -> dict | None:
 
 def capacity(streams: int, tokens: int, interval_ms: int) -> dict:
     """Holds ``streams`` slow streams open through the gateway at once."""
-    with fake_and_gateway(tokens, interval_ms, "capacity") as (_, gw, key, gw_port):
-        pid = gateway_pid(gw_port)
+    with servers() as stack:
+        _, gw_process, key = fake_and_gateway(stack, tokens, interval_ms, "capacity")
+        gw, pid = gw_process.url, gw_process.pid  # the java process itself: its memory is the gateway's
         load(gw, 8, 8, key, "capacity warm-up")
-        with RssSampler(pid or os.getpid()) as rss:
+        with RssSampler(pid) as rss:
             traces, wall = asyncio.run(run_load(gw, bodies(streams), streams, key))
         check_refusals(traces, "capacity")
         s = summarize(traces, wall)
@@ -618,7 +483,7 @@ def capacity(streams: int, tokens: int, interval_ms: int) -> dict:
             "errors": s["errors"],
             "stream_seconds": tokens * interval_ms / 1000,
             "wall_s": s["wall_s"],
-            "gateway_peak_rss_mib": round(rss.peak_kb / 1024, 1) if pid else None,
+            "gateway_peak_rss_mib": round(rss.peak_kb / 1024, 1),
             "ttft_p99_ms": s["ttft_p99_ms"],
         }
         print(f"  capacity: {result}", flush=True)

@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import harness_path  # noqa: F401  (the repository root on sys.path, for the harness)
+
+from harness.sse import Event, parse_timed
+
 
 @dataclass
 class RequestTrace:
@@ -164,8 +168,8 @@ def _body_segments(raw: bytes, chunked: bool, start: int) -> list[tuple[int, byt
         pos = eol + 2 + size + 2
 
 
-def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
-    """The SSE events of a finished response, each with the arrival time of its last byte.
+def _body_pieces(trace: RequestTrace) -> list[tuple[float, bytes]]:
+    """A finished response's body as (arrival, bytes) pieces, HTTP/1.1 chunked framing removed.
 
     A response that is not 200 raises ValueError, its body kept in ``trace.body``.
     """
@@ -177,19 +181,15 @@ def _events(trace: RequestTrace) -> list[tuple[float, bytes]]:
     if f.status != 200:
         trace.body = b"".join(seg for _, seg in segments)
         raise ValueError(f"HTTP {f.status}: {trace.body[:200]!r}")
-    events: list[tuple[float, bytes]] = []
-    buf = b""
+    body: list[tuple[float, bytes]] = []
     for offset, seg in segments:
-        carried = len(buf)
-        buf += seg.replace(b"\r\n", b"\n")  # CRLF-framed SSE; offsets below stay close enough
         pos = 0
-        while (end := buf.find(b"\n\n", pos)) >= 0:
-            last_byte = offset + max(0, min(end + 1 - carried, len(seg) - 1))
-            arrival = trace.pieces[bisect.bisect_right(ends, last_byte)][0]
-            events.append((arrival, buf[pos:end]))
-            pos = end + 2
-        buf = buf[pos:]
-    return events
+        while pos < len(seg):  # split where the pieces it arrived in end
+            i = bisect.bisect_right(ends, offset + pos)
+            end = min(len(seg), ends[i] - offset)
+            body.append((trace.pieces[i][0], seg[pos:end]))
+            pos = end
+    return body
 
 
 def _parse(trace: RequestTrace) -> RequestTrace:
@@ -198,38 +198,35 @@ def _parse(trace: RequestTrace) -> RequestTrace:
         trace.status, trace.headers = trace.framing.status, trace.framing.headers
     if trace.pieces:
         trace.end = trace.pieces[-1][0]
-    events: list[tuple[float, bytes]] = []
+    events: list[tuple[float, Event]] = []
     if trace.error is None:
         try:
-            events = _events(trace)
+            # Each event with the arrival of its last byte; comments (pings) are dropped.
+            events = list(parse_timed(_body_pieces(trace)))
         except (ValueError, IndexError) as e:
             trace.error = str(e)
     trace.pieces = []
     try:
         for now, event in events:
-            for line in event.split(b"\n"):
-                if not line.startswith(b"data:"):
-                    continue  # comments (pings), ids, event names
-                payload = line[5:].strip()
-                trace.done = payload == b"[DONE]"
-                if trace.done:
-                    continue
-                chunk = json.loads(payload)
-                if trace.id is None and isinstance(chunk.get("id"), str):
-                    trace.id = chunk["id"]
-                if chunk.get("error") and trace.error is None:
-                    # An error after the stream started travels inside it (the error envelope's body).
-                    trace.error = "stream error: " + json.dumps(chunk["error"], ensure_ascii=False)[:200]
-                    trace.error_event = True
-                if chunk.get("usage"):
-                    trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
-                    trace.reported = True
-                for choice in chunk.get("choices") or []:
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        trace.first = trace.first or now
-                        trace.chunks.append(now)
-                        trace.text += content
+            trace.done = event.data == "[DONE]"
+            if trace.done:
+                continue
+            chunk = event.json()
+            if trace.id is None and isinstance(chunk.get("id"), str):
+                trace.id = chunk["id"]
+            if chunk.get("error") and trace.error is None:
+                # An error after the stream started travels inside it (the error envelope's body).
+                trace.error = "stream error: " + json.dumps(chunk["error"], ensure_ascii=False)[:200]
+                trace.error_event = True
+            if chunk.get("usage"):
+                trace.tokens = int(chunk["usage"].get("completion_tokens") or trace.tokens)
+                trace.reported = True
+            for choice in chunk.get("choices") or []:
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    trace.first = trace.first or now
+                    trace.chunks.append(now)
+                    trace.text += content
     except (ValueError, TypeError, AttributeError) as e:  # json.JSONDecodeError is a ValueError
         trace.error, trace.error_event = f"unreadable stream: {e}"[:200], False
     if not trace.tokens:

@@ -19,17 +19,17 @@ import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import harness_path  # noqa: F401  (the repository root on sys.path, for the harness)
 from loadgen import RequestTrace, run_load, summarize
+
+from harness.stack import Stack, free_port
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -54,15 +54,6 @@ PROMPTS = [
     "什么是流式输出?",
     "为什么天空是蓝色的?",
 ]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # Random-weight Qwen2 recipes, on the demo model's tokenizer: (folder, shape, dtype of the saved weights).
@@ -140,49 +131,6 @@ def bodies(model: str, n: int, max_tokens: int) -> list[dict]:
     ]
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 600) -> None:
-    """Polls ``url`` until it answers 200; fails when the process dies first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before it was ready ({url})")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready in {timeout}s")
-
-
-def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Asks a server to stop (SIGTERM) and kills it if it has not within ``grace`` seconds."""
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@contextmanager
-def server(
-    cmd: list[str], ready_path: str, port: int, env: Mapping[str, str | None], log: Path
-) -> Iterator[str]:
-    """Runs a server process for the duration of the block; yields its base URL.
-
-    ``env`` is added to this process's environment; a variable given as None is removed from it.
-    """
-    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(proc, f"http://127.0.0.1:{port}{ready_path}")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(proc, 30)
-
-
 def recount(traces: list[RequestTrace], tokenizer: Any) -> list[RequestTrace]:
     """Output tokens as the server reports them (usage), else the streamed text re-tokenized.
 
@@ -224,8 +172,6 @@ class Systems:
 
     def __enter__(self) -> Systems:
         py = sys.executable
-        logs = RESULTS / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
         place = self.place
         if "in_process" in self.wanted:
             from app.engine import load_engine
@@ -234,15 +180,14 @@ class Systems:
             self.engine = load_engine(str(self.model_dir), device=place.device, dtype=place.dtype, **limits)
             self.engine.start()
             self.stack.callback(self.engine.stop)
+        # Loading a large model on a busy host can take minutes.
+        servers = self.stack.enter_context(Stack(logs=RESULTS / "logs", ready_timeout=600))
         if "ours" in self.wanted:
             port, token = free_port(), secrets.token_urlsafe(32)
             env = {
                 "MODEL_PATH": str(self.model_dir),
-                "MODEL_PORT": str(port),
-                "MODEL_SERVICE_TOKEN": token,
                 "MODEL_MAX_BATCH_REQUESTS": str(place.batch_requests),
                 "MODEL_MAX_BATCH_TOKENS": str(BATCH_TOKENS),
-                "PYTHONPATH": os.pathsep.join(p for p in (str(SERVICE), os.environ.get("PYTHONPATH")) if p),
             }
             if place.device != "cpu":
                 env["MODEL_DEVICE"] = place.device
@@ -250,9 +195,8 @@ class Systems:
                 env["MODEL_DTYPE"] = place.dtype
             if place.max_streams > 64:  # the service's default admission queue
                 env["MODEL_MAX_QUEUED_REQUESTS"] = str(place.max_streams)
-            log = logs / f"{self.name}-ours.log"
-            url = self.stack.enter_context(server([py, "-m", "app"], "/ready", port, env, log))
-            self.http["ours"] = (url, self.model_dir.name, token)
+            ours = servers.add_model_service(env=env, port=port, token=token, name=f"{self.name}-ours")
+            self.http["ours"] = (ours.url, self.model_dir.name, token)
         if "transformers_serve" in self.wanted:
             port = free_port()
             script = Path(py).parent / "transformers"
@@ -261,14 +205,13 @@ class Systems:
             cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", place.device]
             if place.dtype != "auto":
                 cmd += ["--dtype", place.dtype]
-            log = logs / f"{self.name}-transformers-serve.log"
-            url = self.stack.enter_context(server(cmd, "/health", port, {}, log))
-            self.http["transformers_serve"] = (url, str(self.model_dir), None)
+            serve = servers.start(f"{self.name}-transformers-serve", cmd, port=port, ready="/health")
+            self.http["transformers_serve"] = (serve.url, str(self.model_dir), None)
         if "naive" in self.wanted:
             port = free_port()
             cmd = [py, str(BENCH / "naive_server.py"), str(self.model_dir), str(port)]
-            url = self.stack.enter_context(server(cmd, "/ready", port, {}, logs / f"{self.name}-naive.log"))
-            self.http["naive"] = (url, self.model_dir.name, None)
+            naive = servers.start(f"{self.name}-naive", cmd, port=port, ready="/ready")
+            self.http["naive"] = (naive.url, self.model_dir.name, None)
         return self
 
     def __exit__(self, *exc: object) -> None:

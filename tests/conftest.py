@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from stack import Stack, running_stack
+
+from harness.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")

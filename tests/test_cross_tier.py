@@ -7,8 +7,9 @@ import time
 
 import httpx
 import openai
-from sse import parse
-from stack import Stack
+
+from harness import sse
+from harness.stack import Stack
 
 HELLO_REPLY = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
 MODEL = "demo-model"
@@ -20,7 +21,7 @@ def _openai_stream_text(client: httpx.Client, body: dict) -> tuple[str, list[str
     with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
         assert resp.status_code == 200, resp.read()
         assert resp.headers["content-type"].startswith("text/event-stream")
-        for ev in parse(resp.iter_lines()):
+        for ev in sse.events(resp):
             datas.append(ev.data)
             if ev.data == "[DONE]":
                 continue
@@ -96,7 +97,7 @@ def test_product_stream_is_stored_as_the_conversation_history(stack: Stack) -> N
         body = {"conversationId": conversation, "model": MODEL, "query": "你好"}
         with gw.stream("POST", "/api/chat/messages", json=body) as resp:
             assert resp.status_code == 200, resp.read()
-            events = list(parse(resp.iter_lines()))
+            events = list(sse.events(resp))
         deltas = [e for e in events if e.event == "message"]
         assert deltas, events
         assert [int(e.id or 0) for e in deltas] == list(range(1, len(deltas) + 1))
@@ -143,7 +144,7 @@ def test_client_disconnect_through_gateway_frees_the_model_slot(stack: Stack) ->
         cancelled_before = _metric(direct, cancelled)
         with gateway.stream("POST", "/v1/chat/completions", json=body) as resp:
             assert resp.status_code == 200
-            for ev in parse(resp.iter_lines()):
+            for ev in sse.events(resp):
                 if ev.data != "[DONE]" and json.loads(ev.data)["choices"][0]["delta"].get("content"):
                     break
             assert _metric(direct, "model_engine_running_requests") == 1
@@ -165,7 +166,7 @@ def test_browser_stream_resumes_exactly_after_a_dropped_connection(stack: Stack)
         first: list = []
         with gw.stream("GET", started["streamUrl"], headers={"Accept": "text/event-stream"}) as resp:
             assert resp.status_code == 200
-            for ev in parse(resp.iter_lines()):
+            for ev in sse.events(resp):
                 first.append(ev)
                 if len(first) == 3:
                     break  # the browser's connection drops here
@@ -178,7 +179,7 @@ def test_browser_stream_resumes_exactly_after_a_dropped_connection(stack: Stack)
             headers={"Accept": "text/event-stream", "Last-Event-ID": str(last_id)},
         ) as resp:
             assert resp.status_code == 200
-            rest = list(parse(resp.iter_lines()))
+            rest = list(sse.events(resp))
         events = first + rest
         ids = [int(e.id or 0) for e in events]
         assert ids == list(range(1, len(events) + 1)), "an event was lost or repeated across the reconnect"

@@ -25,7 +25,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
-from nginx_lb import NGINX_TEMPLATE, nginx_command, render_nginx_conf, running_nginx
+
+from harness.stack import NGINX_TEMPLATE, Stack, nginx_command, render_nginx_template
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -536,13 +537,13 @@ def directives(conf: str, block: str) -> dict[str, list[str]]:
 
 @pytest.fixture
 def rendered_conf(tmp_path: Path) -> str:
-    return render_nginx_conf(
+    return render_nginx_template(
         tmp_path / "nginx", "127.0.0.1:18080", [("127.0.0.1", 1), ("127.0.0.1", 2)]
     ).read_text()
 
 
 def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
-    conf = render_nginx_conf(
+    conf = render_nginx_template(
         tmp_path / "nginx", "127.0.0.1:18080", [("127.0.0.1", 18081), ("127.0.0.1", 18082)]
     )
     result = subprocess.run(nginx_command(conf, "-t"), capture_output=True, text=True, timeout=30)
@@ -616,7 +617,8 @@ def test_nginx_relays_each_event_at_once_and_skips_a_dead_gateway(tmp_path: Path
         dead_port = s.getsockname()[1]  # nothing listens there once the socket closes
     try:
         gateways_ = [("127.0.0.1", dead_port), ("127.0.0.1", server.server_address[1])]
-        with running_nginx(tmp_path / "nginx", gateways_) as port:
+        with Stack(tmp_path) as stack:
+            port = stack.add_load_balancer(gateways_).port
             for attempt in range(3):
                 handler.released.clear()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)

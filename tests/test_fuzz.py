@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from stack import Stack
+
+from harness.stack import Stack
 
 EXAMPLES = 60
 MAX_TOKENS = 4

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from sse import parse
-from stack import ROOT, SERVICE_DIR, Stack, _stop, _wait_ready, free_port, running_stack
+
+from harness.sse import events
+from harness.stack import ROOT, SERVICE_DIR, Stack, free_port
 
 MODEL = "demo-model"
 HELLO_REPLY = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
@@ -23,27 +22,20 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`transformers serve` pinned to the demo model, and a gateway configured for it from env."""
     if not (DEMO_MODEL_DIR / "config.json").exists():
         pytest.fail(f"the demo model is missing at {DEMO_MODEL_DIR}: run `make demo-model`")
-    workdir = tmp_path_factory.mktemp("peer")
-    port = free_port()
-    log = workdir / "transformers-serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    with log.open("wb") as out:
+    with Stack(tmp_path_factory.mktemp("peer")) as stack:
+        port = free_port()
         command = [str(TRANSFORMERS_CLI), "serve", str(DEMO_MODEL_DIR), "--device", "cpu"]
-        serve = subprocess.Popen(
+        stack.start(
+            "transformers-serve",
             [*command, "--host", "127.0.0.1", "--port", str(port)],
+            port=port,
+            ready="/health",
+            env={"HF_HUB_OFFLINE": "1"},
             cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
         )
-        try:
-            _wait_ready("transformers serve", serve, f"http://127.0.0.1:{port}/health", log)
-            # The engine is pinned to the model directory and refuses any other model name.
-            upstream = f"http://127.0.0.1:{port}#engine=transformers&model={DEMO_MODEL_DIR}"
-            with running_stack(workdir, upstream=upstream) as stack:
-                yield stack
-        finally:
-            _stop(serve)
+        # The engine is pinned to the model directory and refuses any other model name.
+        stack.add_gateway([f"http://127.0.0.1:{port}#engine=transformers&model={DEMO_MODEL_DIR}"])
+        yield stack
 
 
 def _stream(client: httpx.Client, body: dict) -> tuple[str, list[dict], list[str]]:
@@ -51,7 +43,7 @@ def _stream(client: httpx.Client, body: dict) -> tuple[str, list[dict], list[str
     text, chunks, datas = [], [], []
     with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as resp:
         assert resp.status_code == 200, resp.read()
-        for ev in parse(resp.iter_lines()):
+        for ev in events(resp):
             datas.append(ev.data)
             if ev.data == "[DONE]":
                 continue
@@ -101,10 +93,10 @@ def test_the_product_stream_works_with_usage(peer: Stack) -> None:
     body = {"model": MODEL, "query": "你好"}
     with peer.gateway_client() as gateway, gateway.stream("POST", "/api/chat/messages", json=body) as resp:
         assert resp.status_code == 200, resp.read()
-        events = list(parse(resp.iter_lines()))
-    deltas = [e for e in events if e.event == "message"]
-    finish = [e for e in events if e.event == "finish"]
-    assert deltas and len(finish) == 1 and events[-1] is finish[0], events
+        received = list(events(resp))
+    deltas = [e for e in received if e.event == "message"]
+    finish = [e for e in received if e.event == "finish"]
+    assert deltas and len(finish) == 1 and received[-1] is finish[0], received
     assert "".join(json.loads(e.data)["text"] for e in deltas).strip()
     done = json.loads(finish[0].data)
     assert done["finish_reason"] in ("stop", "length")
@@ -128,7 +120,7 @@ def test_the_demo_model_answers_through_the_engine_as_through_our_service(peer: 
 
 
 def test_the_gateway_neither_scrapes_nor_warns_about_an_engine_without_our_metrics(peer: Stack) -> None:
-    engine_log = (peer.workdir / "transformers-serve.log").read_text()
+    engine_log = (peer.logs / "transformers-serve.log").read_text()
     assert "GET /health" in engine_log and "/metrics" not in engine_log and "/ready" not in engine_log
-    gateway_log = (peer.workdir / "gateway.log").read_text()
+    gateway_log = peer.gateway.output()
     assert not [line for line in gateway_log.splitlines() if " WARN " in line and "upstream" in line]

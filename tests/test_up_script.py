@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-from stack import READY_TIMEOUT_S, ROOT, free_port
+
+from harness.stack import READY_TIMEOUT_S, ROOT, free_port
 
 UP_SCRIPT = ROOT / "scripts" / "up.sh"
 STOP_TIMEOUT_S = 20.0

@@ -12,7 +12,7 @@ import pytest
 
 from app.engine import Engine
 from app.protocol import ChatCompletionChunk
-from tests.api.sse import chunk_texts, read_events
+from harness import sse
 from tests.conftest import TEST_BATCH_TOKENS, TOKEN, start_server
 
 HELLO = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
@@ -26,12 +26,12 @@ def chat(client: httpx.Client, **body: object) -> httpx.Response:
     return client.post("/v1/chat/completions", json=body)
 
 
-def stream(client: httpx.Client, **body: object) -> tuple[list[object], list[str]]:
+def stream(client: httpx.Client, **body: object) -> list[object]:
     body.setdefault("model", "demo-model")
     with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        return read_events(r)
+        return sse.payloads(sse.events(r))
 
 
 def test_greedy_hello(client: httpx.Client) -> None:
@@ -64,13 +64,13 @@ def test_system_and_assistant_turns_go_through_the_template(client: httpx.Client
 
 
 def test_stream_has_role_content_finish_usage_and_done_last(client: httpx.Client) -> None:
-    events, _ = stream(client, messages=USER_HELLO, temperature=0, stream_options={"include_usage": True})
+    events = stream(client, messages=USER_HELLO, temperature=0, stream_options={"include_usage": True})
     assert events[-1] == "[DONE]"
     for e in events[:-1]:
         ChatCompletionChunk.model_validate(e)
         assert e["choices"] == [] or e["choices"][0]["finish_reason"] is not None or e["choices"][0]["delta"]  # type: ignore[index]
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"  # type: ignore[index]
-    assert "".join(chunk_texts(events)) == HELLO
+    assert "".join(sse.chunk_texts(events)) == HELLO
     finish = [e for e in events if isinstance(e, dict) and e["choices"] and e["choices"][0]["finish_reason"]]
     assert [f["choices"][0]["finish_reason"] for f in finish] == ["stop"]
     usage_chunk = events[-2]
@@ -79,15 +79,15 @@ def test_stream_has_role_content_finish_usage_and_done_last(client: httpx.Client
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(client: httpx.Client) -> None:
-    events, _ = stream(client, messages=USER_HELLO, temperature=0)
+    events = stream(client, messages=USER_HELLO, temperature=0)
     assert all(e == "[DONE]" or e["usage"] is None for e in events)  # type: ignore[index]
 
 
 def test_chinese_stream_equals_non_stream_for_the_same_seed(client: httpx.Client) -> None:
     params = {"messages": GREAT_WALL, "temperature": 0.9, "top_p": 0.95, "seed": 1234, "max_tokens": 120}
     whole = chat(client, **params).json()["choices"][0]["message"]["content"]
-    events, _ = stream(client, **params)
-    pieces = chunk_texts(events)
+    events = stream(client, **params)
+    pieces = sse.chunk_texts(events)
     assert len(whole) > 30
     assert "".join(pieces) == whole
     assert all("\ufffd" not in p for p in pieces)
@@ -137,8 +137,8 @@ def test_stop_strings_never_leak(client: httpx.Client, stop: object, expected: s
     body = chat(client, messages=USER_HELLO, temperature=0, stop=stop).json()
     assert body["choices"][0]["message"]["content"] == expected
     assert body["choices"][0]["finish_reason"] == "stop"
-    events, _ = stream(client, messages=USER_HELLO, temperature=0, stop=stop)
-    assert "".join(chunk_texts(events)) == expected
+    events = stream(client, messages=USER_HELLO, temperature=0, stop=stop)
+    assert "".join(sse.chunk_texts(events)) == expected
     assert events[-1] == "[DONE]"
 
 

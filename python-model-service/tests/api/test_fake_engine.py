@@ -14,7 +14,7 @@ import uvicorn
 from app.core.config import Settings
 from app.engine import Engine, EngineError, EngineStats, EngineStep, SamplingParams
 from app.main import build_app
-from tests.api.sse import chunk_texts
+from harness import sse
 from tests.conftest import TOKEN, LiveServer, free_port, start_server
 
 
@@ -73,19 +73,18 @@ def test_pings_flow_while_a_request_waits(scripted: tuple[ScriptedEngine, LiveSe
     fake, live = scripted
     body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
     with live.client() as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
-        lines = r.iter_lines()
+        items = sse.events(r, comments=True)
         pings = 0
-        for line in lines:
-            if line == ": ping":
+        for item in items:
+            if item == sse.Comment("ping"):
                 pings += 1
                 if pings == 3:
                     fake.gate.set()
                     break
-        rest = [line for line in lines if line.startswith("data: ")]
+        rest = sse.payloads(e for e in items if isinstance(e, sse.Event))
     assert pings == 3
-    assert rest[-1] == "data: [DONE]"
-    events = [json.loads(x[6:]) for x in rest[:-1]]
-    assert "".join(chunk_texts(events)) == "你好,世界"
+    assert rest[-1] == "[DONE]"
+    assert "".join(sse.chunk_texts(rest)) == "你好,世界"
 
 
 def test_engine_exception_is_a_500_envelope_without_details(
@@ -110,10 +109,10 @@ def test_engine_error_mid_stream_travels_inside_the_stream(
     body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
     with live.client() as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
         assert r.status_code == 200
-        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
-    assert lines[-1] == "data: [DONE]"
-    assert '"type": "server_error"' in lines[-2] or '"type":"server_error"' in lines[-2]
-    assert "out of memory" not in "".join(lines)
+        data = [e.data for e in sse.events(r)]
+    assert data[-1] == "[DONE]"
+    assert json.loads(data[-2])["error"]["type"] == "server_error"
+    assert "out of memory" not in "".join(data)
 
 
 def test_lesson_stream_pings_too(scripted: tuple[ScriptedEngine, LiveServer]) -> None:
@@ -122,12 +121,12 @@ def test_lesson_stream_pings_too(scripted: tuple[ScriptedEngine, LiveServer]) ->
         live.client() as c,
         c.stream("POST", "/chat/new/message/", json={"prompt": "hi", "stream": True}) as r,
     ):
-        lines = r.iter_lines()
-        for line in lines:
-            if line == ": ping":
+        items = sse.events(r, comments=True)
+        for item in items:
+            if item == sse.Comment("ping"):
                 fake.gate.set()
                 break
-        assert any(line == "data: [DONE]" for line in lines)
+        assert any(isinstance(e, sse.Event) and e.data == "[DONE]" for e in items)
 
 
 def test_not_ready_until_warm(engine: Engine) -> None:

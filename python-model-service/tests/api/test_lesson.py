@@ -6,7 +6,7 @@ import itertools
 
 import httpx
 
-from tests.api.sse import read_events
+from harness import sse
 
 HELLO = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
 
@@ -32,7 +32,7 @@ def test_delta_stream_concatenates_to_the_reply(client: httpx.Client) -> None:
     with client.stream(
         "POST", "/chat/new/message/", json={"prompt": "你好", "temperature": 0, "stream": True}
     ) as r:
-        events, _ = read_events(r)
+        events = sse.payloads(sse.events(r))
     assert events[-1] == "[DONE]"
     data = events[:-1]
     assert len({e["message_id"] for e in data}) == 1
@@ -49,7 +49,7 @@ def test_cumulative_stream_grows_to_the_reply(client: httpx.Client) -> None:
         "max_tokens": 60,
     }
     with client.stream("POST", "/chat/new/message/", json=body) as r:
-        events, _ = read_events(r)
+        events = sse.payloads(sse.events(r))
     texts = [e["text"] for e in events[:-1]]
     assert all(b.startswith(a) for a, b in itertools.pairwise(texts))
     whole = client.post("/chat/new/message/", json={**body, "stream": False}).json()["response"]

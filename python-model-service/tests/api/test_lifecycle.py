@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from app.engine import Engine
+from harness import sse
 from tests.conftest import TOKEN, LiveServer, start_server
 
 GREAT_WALL = [{"role": "user", "content": "介绍一下长城"}]
@@ -71,13 +72,13 @@ def test_stream_disconnect_cancels_and_frees_the_engine_slot(
             with client.stream(
                 "POST", "/v1/chat/completions", json={**LONG, "stream": True}, headers={"X-Request-Id": rid}
             ) as r:
-                lines = r.iter_lines()
-                for line in lines:
-                    if '"content":"' in line and '"content":""' not in line:
-                        break
+                stream = sse.events(r)
+                for event in stream:
+                    if event.data != "[DONE]" and sse.chunk_texts([event.json()]):
+                        break  # the first visible text: generation is under way
                 if service.running != 1 or engine.stats().tracked != 1:
                     # the precondition (still generating when the client leaves) did not hold: say why, retry
-                    seen_instead.append((service.running, engine.stats(), [x for x in lines if x][-2:]))
+                    seen_instead.append((service.running, engine.stats(), [e.data for e in stream][-2:]))
                     continue
             assert watch.event.wait(60), "the engine never released the request"
         assert watch.how == "cancelled"
@@ -158,7 +159,7 @@ def test_full_queue_answers_503_and_loses_nothing(engine: Engine, small_queue: L
         elif r.headers["content-type"].startswith("application/json"):
             assert r.json()["usage"]["completion_tokens"] == 8
         else:
-            assert r.text.rstrip().endswith("data: [DONE]")
+            assert [e.data for e in sse.events(r)][-1] == "[DONE]"
     service = small_queue.app.state.service  # type: ignore[attr-defined]
     assert (service.queued, service.running) == (0, 0)
     with small_queue.client() as c:

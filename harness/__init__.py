@@ -1,0 +1,2 @@
+"""The shared test and benchmark harness of the Python side: one SSE reader (``harness.sse``) and one
+launcher (``harness.stack``) for the cross-tier tests, the model service's tests and the benchmarks."""

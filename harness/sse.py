@@ -1,0 +1,179 @@
+"""The one Server-Sent Events reader of the Python tests and benchmarks (the WHATWG event-stream format).
+
+Lines end with CRLF, LF or CR; ``data:`` lines of one event are joined with newlines; ``event:`` names
+it (``message`` when absent); ``id:`` sets the last event id, which later events keep; ``retry:`` and
+unknown fields are ignored; comment lines (``: ping``) are skipped unless asked for; an event still
+open when the stream ends is dropped, as an EventSource drops it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, overload
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Event:
+    """One dispatched event."""
+
+    data: str
+    event: str = "message"
+    id: str = ""  # the last event id in effect when it was dispatched ("" when none was sent)
+
+    def json(self) -> Any:
+        """The data decoded as JSON."""
+        return json.loads(self.data)
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment line (``: ping``), without its colon."""
+
+    text: str
+
+
+class Decoder:
+    """The event-stream state machine, fed one line, or any bytes, at a time."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+        self.last_id = ""
+        self._buf, self._after_cr, self._started = b"", False, False
+
+    def line(self, line: str) -> Event | Comment | None:
+        """One line (its end of line removed or not); the event or comment it completes, if any."""
+        line = line.rstrip("\r\n")
+        if not self._started:
+            self._started, line = True, line.removeprefix("\ufeff")
+        if not line:
+            data, event = self._data, self._event or "message"
+            self._event, self._data = "", []
+            return Event("\n".join(data), event, self.last_id) if data else None
+        if line.startswith(":"):
+            return Comment(line[1:].removeprefix(" "))
+        field, colon, value = line.partition(":")
+        value = value.removeprefix(" ") if colon else ""
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id" and "\0" not in value:
+            self.last_id = value
+        return None
+
+    def feed(self, chunk: bytes) -> list[Event | Comment]:
+        """Raw body bytes in arrival order; what the lines they complete dispatch."""
+        out: list[Event | Comment] = []
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the LF of a CRLF split across two chunks
+        self._after_cr = False
+        buf, pos = self._buf + chunk, 0
+        cr = buf.find(b"\r")  # kept until passed: most streams have none, and rescanning is quadratic
+        while True:
+            if 0 <= cr < pos:
+                cr = buf.find(b"\r", pos)
+            lf = buf.find(b"\n", pos)
+            end = min(cr, lf) if cr >= 0 and lf >= 0 else max(cr, lf)
+            if end < 0:
+                break
+            item = self.line(buf[pos:end].decode("utf-8", "replace"))
+            if item is not None:
+                out.append(item)
+            pos = end + 1
+            if buf[end] == 0x0D:  # CR: a LF right after it belongs to the same end of line
+                if pos < len(buf):
+                    pos += buf[pos] == 0x0A
+                else:
+                    self._after_cr = True
+        self._buf = buf[pos:]
+        return out
+
+
+@overload
+def parse(lines: Iterable[str], *, comments: Literal[False] = ...) -> Iterator[Event]: ...
+@overload
+def parse(lines: Iterable[str], *, comments: Literal[True]) -> Iterator[Event | Comment]: ...
+def parse(lines: Iterable[str], *, comments: bool = False) -> Iterator[Event | Comment]:
+    """The events (and comments, when asked) of a stream given as lines."""
+    decoder = Decoder()
+    for line in lines:
+        item = decoder.line(line)
+        if item is not None and (comments or isinstance(item, Event)):
+            yield item
+
+
+@overload
+def aparse(lines: AsyncIterable[str], *, comments: Literal[False] = ...) -> AsyncIterator[Event]: ...
+@overload
+def aparse(lines: AsyncIterable[str], *, comments: Literal[True]) -> AsyncIterator[Event | Comment]: ...
+async def aparse(lines: AsyncIterable[str], *, comments: bool = False) -> AsyncIterator[Event | Comment]:
+    """``parse`` over an async line iterator (``httpx.Response.aiter_lines()``)."""
+    decoder = Decoder()
+    async for line in lines:
+        item = decoder.line(line)
+        if item is not None and (comments or isinstance(item, Event)):
+            yield item
+
+
+@overload
+def events(response: httpx.Response, *, comments: Literal[False] = ...) -> Iterator[Event]: ...
+@overload
+def events(response: httpx.Response, *, comments: Literal[True]) -> Iterator[Event | Comment]: ...
+def events(response: httpx.Response, *, comments: bool = False) -> Iterator[Event | Comment]:
+    """The events of an httpx response, streamed or read.
+
+    Reads bytes rather than ``iter_lines()``, which also splits on U+2028 and other separators that
+    are not ends of line in an event stream (they can appear inside model output).
+    """
+    decoder = Decoder()
+    for chunk in response.iter_bytes():
+        for item in decoder.feed(chunk):
+            if comments or isinstance(item, Event):
+                yield item
+
+
+@overload
+def aevents(response: httpx.Response, *, comments: Literal[False] = ...) -> AsyncIterator[Event]: ...
+@overload
+def aevents(response: httpx.Response, *, comments: Literal[True]) -> AsyncIterator[Event | Comment]: ...
+async def aevents(response: httpx.Response, *, comments: bool = False) -> AsyncIterator[Event | Comment]:
+    """``events`` for an async httpx response."""
+    decoder = Decoder()
+    async for chunk in response.aiter_bytes():
+        for item in decoder.feed(chunk):
+            if comments or isinstance(item, Event):
+                yield item
+
+
+def parse_timed(pieces: Iterable[tuple[float, bytes]]) -> Iterator[tuple[float, Event]]:
+    """Events of a body recorded as (arrival time, bytes) pieces, each with the arrival of the piece that
+    completed it (its closing blank line): the load generator's timing hook."""
+    decoder = Decoder()
+    for arrival, piece in pieces:
+        for item in decoder.feed(piece):
+            if isinstance(item, Event):
+                yield arrival, item
+
+
+# ---- OpenAI chat-completion streams ----------------------------------------------------------------
+
+
+def payloads(stream: Iterable[Event]) -> list[Any]:
+    """The JSON payloads of a chat-completions stream, its closing ``[DONE]`` kept as that string."""
+    return [e.data if e.data == "[DONE]" else e.json() for e in stream]
+
+
+def chunk_texts(chunks: Iterable[Any]) -> list[str]:
+    """The non-empty content deltas of chat-completion chunks (anything else is skipped)."""
+    out = []
+    for c in chunks:
+        if isinstance(c, dict) and c.get("choices"):
+            content = c["choices"][0].get("delta", {}).get("content")
+            if content:
+                out.append(content)
+    return out
