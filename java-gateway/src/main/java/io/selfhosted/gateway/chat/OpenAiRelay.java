@@ -226,10 +226,14 @@ public class OpenAiRelay {
       choice.put("finish_reason", finishReason == null ? outcome.finishReason() : finishReason);
       int prompt = usage == null ? outcome.promptTokens() : usage.promptTokens();
       int completionTokens = usage == null ? outcome.completionTokens() : usage.completionTokens();
-      body.putObject("usage")
-          .put("prompt_tokens", prompt)
-          .put("completion_tokens", completionTokens)
-          .put("total_tokens", prompt + completionTokens);
+      ObjectNode usageNode =
+          body.putObject("usage")
+              .put("prompt_tokens", prompt)
+              .put("completion_tokens", completionTokens)
+              .put("total_tokens", prompt + completionTokens);
+      if (usage == null ? outcome.usageEstimated() : usage.estimated()) {
+        usageNode.put("estimated", true);
+      }
       exchange.headers().forEach(response::setHeader);
       response.setStatus(200);
       response.setContentType(MediaType.APPLICATION_JSON_VALUE);

@@ -277,10 +277,14 @@ public class ProductRelay {
         stream.end("error", json(data));
       } else {
         data.put("finish_reason", outcome.finishReason());
-        data.putObject("usage")
-            .put("prompt_tokens", outcome.promptTokens())
-            .put("completion_tokens", outcome.completionTokens())
-            .put("total_tokens", outcome.totalTokens());
+        ObjectNode usage =
+            data.putObject("usage")
+                .put("prompt_tokens", outcome.promptTokens())
+                .put("completion_tokens", outcome.completionTokens())
+                .put("total_tokens", outcome.totalTokens());
+        if (outcome.usageEstimated()) {
+          usage.put("estimated", true);
+        }
         data.put("degraded", exchange.degraded());
         if (exchange.degraded()) {
           data.put("degraded_reason", exchange.degradedReason());

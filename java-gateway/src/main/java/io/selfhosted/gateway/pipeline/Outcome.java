@@ -7,6 +7,8 @@ import org.springframework.lang.Nullable;
  * How a generation ended, with the tokens it used: as the model service reported them, or as the
  * gateway counted them when no usage arrived (a cancelled or failed stream).
  *
+ * @param usageEstimated the token counts are the gateway's estimate: the upstream reported none (an
+ *     engine without usage, a cancelled or failed stream)
  * @param ttftMillis time to the first token, null when none came
  */
 public record Outcome(
@@ -14,6 +16,7 @@ public record Outcome(
     @Nullable String finishReason,
     int promptTokens,
     int completionTokens,
+    boolean usageEstimated,
     @Nullable ApiException error,
     @Nullable String replica,
     @Nullable Long ttftMillis,

@@ -16,8 +16,15 @@ import org.springframework.lang.Nullable;
 public record Chunk(
     ObjectNode raw, String text, @Nullable String finishReason, @Nullable Usage usage) {
 
-  /** Token counts as the model service reports them. */
-  public record Usage(int promptTokens, int completionTokens) {
+  /**
+   * Token counts as the model service reports them, or as the gateway estimated them for an
+   * upstream that reports none ({@code estimated}).
+   */
+  public record Usage(int promptTokens, int completionTokens, boolean estimated) {
+    public Usage(int promptTokens, int completionTokens) {
+      this(promptTokens, completionTokens, false);
+    }
+
     public int total() {
       return promptTokens + completionTokens;
     }

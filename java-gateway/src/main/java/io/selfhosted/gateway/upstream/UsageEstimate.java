@@ -31,7 +31,7 @@ final class UsageEstimate {
 
   Chunk.Usage usage() {
     return new Chunk.Usage(
-        promptTokens, (int) Math.max(contentChunks, bytesToTokens(contentBytes)));
+        promptTokens, (int) Math.max(contentChunks, bytesToTokens(contentBytes)), true);
   }
 
   private static int bytesToTokens(long bytes) {

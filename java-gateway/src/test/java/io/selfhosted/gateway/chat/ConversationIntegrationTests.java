@@ -371,6 +371,35 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void theFinishEventSaysWhenItsUsageIsTheGatewaysEstimate() throws Exception {
+    UPSTREAM.enqueue(
+        FakeModelService.sse(
+            "data: "
+                + FakeModelService.chunk("Hi", null)
+                + "\n\ndata: "
+                + FakeModelService.chunk(" there", "stop")
+                + "\n\n"));
+    List<Event> events;
+    try (SseClient stream =
+        postStream("/api/chat/messages", "{\"model\":\"demo-model\",\"query\":\"hi\"}")) {
+      events = stream.rest();
+    }
+    assertThat(text(events)).isEqualTo("Hi there");
+    Event finish = events.get(events.size() - 1);
+    assertThat(finish.event()).isEqualTo("finish");
+    JsonNode usage = Json.parse(finish.data()).path("usage");
+    assertThat(usage.path("completion_tokens").asInt()).isPositive();
+    assertThat(usage.path("estimated").asBoolean()).isTrue();
+
+    try (SseClient stream =
+        postStream("/api/chat/messages", "{\"model\":\"demo-model\",\"query\":\"hi\"}")) {
+      events = stream.rest();
+    }
+    JsonNode reported = Json.parse(events.get(events.size() - 1).data()).path("usage");
+    assertThat(reported.has("estimated")).as("the upstream's own count").isFalse();
+  }
+
+  @Test
   void serverSideCallersGetProductEventsInTheReply() throws Exception {
     List<Event> events;
     String conversation;

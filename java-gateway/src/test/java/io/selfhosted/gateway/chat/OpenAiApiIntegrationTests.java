@@ -82,6 +82,29 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void aWholeReplyFromAnEngineWithoutUsageSaysItsCountIsAnEstimate() throws Exception {
+    // An engine that sends neither a usage chunk nor [DONE]: the body ends after the finish reason.
+    UPSTREAM.enqueue(
+        FakeModelService.sse(
+            "data: "
+                + FakeModelService.chunk("你好", null)
+                + "\n\ndata: "
+                + FakeModelService.chunk("!", "stop")
+                + "\n\n"));
+    JsonNode answer =
+        body(
+            post(
+                "/v1/chat/completions",
+                "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"));
+
+    assertThat(answer.at("/choices/0/message/content").asText()).isEqualTo("你好!");
+    assertThat(answer.at("/choices/0/finish_reason").asText()).isEqualTo("stop");
+    assertThat(answer.at("/usage/prompt_tokens").asInt()).isPositive();
+    assertThat(answer.at("/usage/completion_tokens").asInt()).isPositive();
+    assertThat(answer.at("/usage/estimated").asBoolean()).isTrue();
+  }
+
+  @Test
   void answersWithoutStreaming() throws Exception {
     UPSTREAM.enqueue(FakeModelService.stream("Hi", " there"));
     JsonNode answer =
@@ -99,6 +122,7 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
     assertThat(answer.at("/usage/total_tokens").asInt())
         .as("the upstream's own count")
         .isEqualTo(9);
+    assertThat(answer.at("/usage").has("estimated")).as("a reported count").isFalse();
     JsonNode upstream = Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8());
     assertThat(upstream.get("max_tokens").asInt())
         .as("clamped to the profile maximum")

@@ -35,7 +35,7 @@ class ModelCapacityTests {
   }
 
   private static Outcome done() {
-    return new Outcome(Outcome.Status.COMPLETED, "stop", 1, 1, null, null, null, 1);
+    return new Outcome(Outcome.Status.COMPLETED, "stop", 1, 1, false, null, null, null, 1);
   }
 
   private static ModelCapacity capacity(Map<String, Integer> perModel, Duration wait) {
