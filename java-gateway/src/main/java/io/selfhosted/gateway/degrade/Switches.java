@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -25,7 +26,8 @@ import org.springframework.stereotype.Component;
 
 /**
  * The switches as this replica sees them: read from the database every {@code refresh-interval} (so
- * a change on any replica is in effect everywhere within it), at once after a local change. Expired
+ * a change on any replica is in effect everywhere within it), at once after a local change, and at
+ * once after another replica's change when replicas share a Redis ({@link SwitchNotices}). Expired
  * switches count as off immediately; the first replica to notice turns them off in the database and
  * audits it. When the database cannot be read, the last known state stays.
  */
@@ -40,6 +42,7 @@ public class Switches implements DisposableBean {
   private final AuditLog audit;
   private final DegradationLog degradations;
   private final ScheduledExecutorService timer;
+  private final SwitchNotices notices;
   private volatile Map<String, Switch> current = Map.of();
   private volatile boolean readFailing;
 
@@ -48,10 +51,12 @@ public class Switches implements DisposableBean {
       AuditLog audit,
       DegradationLog degradations,
       SwitchProperties properties,
+      SwitchNotices notices,
       MeterRegistry meters) {
     this.repository = repository;
     this.audit = audit;
     this.degradations = degradations;
+    this.notices = notices;
     refresh();
     for (SwitchKind kind : SwitchKind.values()) {
       Gauge.builder("gateway.switches.active", this, s -> s.activeCount(kind))
@@ -68,6 +73,14 @@ public class Switches implements DisposableBean {
             });
     long interval = Math.max(100, properties.refreshInterval().toMillis());
     timer.scheduleWithFixedDelay(this::refresh, interval, interval, TimeUnit.MILLISECONDS);
+    notices.listen(
+        () -> {
+          try {
+            timer.execute(this::refresh);
+          } catch (RejectedExecutionException stopping) {
+            // shutting down: nothing to refresh for
+          }
+        });
   }
 
   /** Reads every switch from the database now; expired ones are turned off there. */
@@ -134,6 +147,7 @@ public class Switches implements DisposableBean {
     audit.record(
         actor, "switch.set", value.id(), before.updatedAt() == null ? null : before, value);
     refresh();
+    notices.announce();
     return find(value.kind(), value.model());
   }
 

@@ -24,7 +24,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 
 /**
  * Two gateway replicas, one database, one real Redis server (started by scripts/test-java.sh): a
- * browser's stream started on one resumes on the other exactly, and a cancel on either stops it.
+ * browser's stream started on one resumes on the other exactly, and a cancel on either stops it; a
+ * switch set on one is in effect on the other at once, not at its next database refresh.
  */
 @EnabledIfEnvironmentVariable(
     named = "GATEWAY_TEST_REDIS_URL",
@@ -62,6 +63,8 @@ class SharedStreamsIntegrationTests {
             "--gateway.upstream.token=internal-token",
             "--gateway.auth.admin-api-key=" + ADMIN,
             "--gateway.stream.resume-grace=5s",
+            // Only the Redis notice can carry a switch change to the other replica in time.
+            "--gateway.switches.refresh-interval=1h",
             "--gateway.limits.redis-url=" + System.getenv("GATEWAY_TEST_REDIS_URL"));
   }
 
@@ -81,6 +84,16 @@ class SharedStreamsIntegrationTests {
             .execute()) {
       assertThat(response.code()).isBetween(200, 299);
       return Json.parse(response.body().string());
+    }
+  }
+
+  private static int put(ConfigurableApplicationContext gateway, String path, String json)
+      throws Exception {
+    try (Response response =
+        SseClient.HTTP
+            .newCall(request(gateway, path).put(RequestBody.create(json, JSON)).build())
+            .execute()) {
+      return response.code();
     }
   }
 
@@ -182,5 +195,38 @@ class SharedStreamsIntegrationTests {
           .isEqualTo("cancelled");
     }
     assertThat(live.awaitClientGone()).as("the owner cancelled upstream").isTrue();
+  }
+
+  @Test
+  void aSwitchSetOnOneReplicaIsInEffectOnTheOtherAtOnce() throws Exception {
+    assertThat(put(first, "/admin/switches/read_only", "{\"value\":true}")).isEqualTo(200);
+    try {
+      long deadline = System.nanoTime() + 2_000_000_000L;
+      int status = 0;
+      while (System.nanoTime() < deadline) {
+        try (Response response =
+            SseClient.HTTP
+                .newCall(
+                    request(second, "/v1/chat/completions")
+                        .post(
+                            RequestBody.create(
+                                "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\","
+                                    + "\"content\":\"hi\"}]}",
+                                JSON))
+                        .build())
+                .execute()) {
+          status = response.code();
+        }
+        if (status == 503) {
+          break;
+        }
+        Thread.sleep(20);
+      }
+      assertThat(status)
+          .as("read_only on the other replica, with a refresh interval of 1 h")
+          .isEqualTo(503);
+    } finally {
+      assertThat(put(first, "/admin/switches/read_only", "{\"value\":false}")).isEqualTo(200);
+    }
   }
 }
