@@ -9,7 +9,8 @@ open when the stream ends is dropped, as an EventSource drops it.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -177,3 +178,56 @@ def chunk_texts(chunks: Iterable[Any]) -> list[str]:
             if content:
                 out.append(content)
     return out
+
+
+# ---- a resumable stream, read as a browser's EventSource reads it ------------------------------------
+
+
+@dataclass
+class Followed:
+    """What a resuming reader received: every event once, and the connections it took."""
+
+    events: list[Event]
+    connections: int
+    ended_by: str  # "final" (a final event came), "nothing-left" (204) or "deadline"
+
+    def text(self, field: str = "text") -> str:
+        """The ``field`` of every ``message`` event's JSON, joined: the answer as the reader saw it."""
+        return "".join(e.json()[field] for e in self.events if e.event == "message")
+
+
+def follow(
+    client: httpx.Client,
+    url: str,
+    *,
+    final: Callable[[Event], bool] = lambda e: e.event in ("finish", "error"),
+    on_event: Callable[[Event], None] = lambda e: None,
+    retry: float = 0.2,
+    deadline: float = 120.0,
+) -> Followed:
+    """Reads a resumable event stream the way a browser's EventSource does: after a dropped connection,
+    a refused one or an error status it reconnects after ``retry`` seconds with ``Last-Event-ID`` set
+    to the last id it received, until a ``final`` event, a 204 (the stream has nothing left) or
+    ``deadline`` seconds. Through a load balancer, a reconnect may land on another gateway replica."""
+    received: list[Event] = []
+    connections = 0
+    last_id = ""
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        connections += 1
+        headers = {"Accept": "text/event-stream"} | ({"Last-Event-ID": last_id} if last_id else {})
+        try:
+            with client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 204:
+                    return Followed(received, connections, "nothing-left")
+                if response.status_code == 200:
+                    for event in events(response):
+                        received.append(event)
+                        last_id = event.id or last_id
+                        on_event(event)
+                        if final(event):
+                            return Followed(received, connections, "final")
+        except httpx.HTTPError:
+            pass  # a dropped or refused connection: reconnect, as EventSource does
+        time.sleep(retry)
+    return Followed(received, connections, "deadline")
