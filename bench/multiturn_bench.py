@@ -186,7 +186,8 @@ def plot(results: dict, path: Path) -> None:
     ax.set(
         title=(
             f"{results['model']}: {results['conversations']} conversations, "
-            f"{results['system_prompt_tokens']}-token system prompt, {results['max_tokens']} tokens a turn"
+            f"{results['system_prompt_tokens']}-token system prompt, "
+            f"replies of at most {results['max_tokens']} tokens"
         ),
         xlabel="turn",
         ylabel="time to first token, ms (median)",
