@@ -126,11 +126,13 @@ class ContinuousBatchingEngine(Engine):
         length; the library's code is not changed.
         """
         bp = self._manager.batch_processor
-        cache = getattr(bp, "cache", None)
+        cache: Any = getattr(bp, "cache", None)
         self.prefix_caching = bool(getattr(cache, "use_prefix_sharing", False))
-        if cache is None or not self.prefix_caching:
+        if not self.prefix_caching:
             return
-        search = cache.search_prefix_match
+        search = getattr(cache, "search_prefix_match", None)
+        if search is None:
+            return  # a transformers without this lookup: reuse still works, it just goes uncounted
         cached, live = self._cached, self._requests
 
         def counted(request_id: str, prompt_ids: list[int]) -> int:
