@@ -74,6 +74,7 @@ def load_engine_from_settings(settings: Settings) -> Engine:
         max_model_len=settings.max_model_len,
         max_batch_tokens=settings.max_batch_tokens,
         max_batch_requests=settings.max_batch_requests,
+        prefix_cache=settings.prefix_cache,
     )
 
 

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     max_queued_requests: int = Field(default=64, ge=1)
     max_batch_tokens: int = Field(default=2048, ge=16)
     max_batch_requests: int = Field(default=16, ge=1)
+    prefix_cache: bool = Field(
+        default=True,
+        description="Reuse the KV cache of a prompt prefix computed before (multi-turn chat, a shared system "
+        "prompt); takes effect where the engine supports it (continuous batching, full-attention models)",
+    )
     default_max_tokens: int = Field(default=512, ge=1)
     service_token: str = ""
     service_dev_mode: bool = False

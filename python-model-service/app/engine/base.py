@@ -30,6 +30,8 @@ class EngineStep:
     token_ids: list[int]
     finish_reason: FinishReason | None = None
     error: str | None = None
+    # On a request's first step: how many prompt tokens came from the prefix cache instead of being computed.
+    cached_tokens: int = 0
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Engine(abc.ABC):
     """Turns prompt token ids into a stream of generated token ids, many requests at once."""
 
     kind: str = "abstract"
+    # True when prompts that share a prefix with earlier ones reuse its cache instead of recomputing it.
+    prefix_caching: bool = False
 
     def __init__(self, model: Any, tokenizer: Any, model_id: str, max_model_len: int) -> None:
         self.model = model

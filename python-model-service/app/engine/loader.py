@@ -69,6 +69,7 @@ def load_engine(
     max_model_len: int | None = None,
     max_batch_tokens: int = 2048,
     max_batch_requests: int = 16,
+    prefix_cache: bool = True,
 ) -> Engine:
     """Load ``path`` (local folder or hub id) and wrap it in the continuous or generate engine."""
     from app.engine.continuous import ContinuousBatchingEngine
@@ -112,6 +113,7 @@ def load_engine(
                 context,
                 max_batch_tokens=max(max_batch_tokens, 16),
                 max_batch_requests=max_batch_requests,
+                prefix_cache=prefix_cache,
             )
         except Exception as exc:
             if engine == "continuous":

@@ -33,6 +33,7 @@ class ChatService:
         self.model_id = engine.model_id  # resolved once, by the loader (served_model_name)
         self.max_model_len = min(settings.max_model_len or engine.max_model_len, engine.max_model_len)
         self.admission = Admission(engine, settings, metrics)
+        metrics.prefix_enabled.set(1 if engine.prefix_caching else 0)
         self.generation = Generation(engine, settings, metrics)
 
     @property

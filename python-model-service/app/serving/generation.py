@@ -100,6 +100,9 @@ class Generation:
                     if not ticket.started:
                         ticket.mark_started()
                         m.queue_time.observe(now - ticket.admitted_at)
+                        # the first step ends the prefill (an early cancel or error has none)
+                        if step.token_ids or step.finish_reason in ("stop", "length"):
+                            m.observe_prefill(len(prepared.prompt_ids), step.cached_tokens)
                     if step.token_ids and last_token_at is not None:
                         per_token = (now - last_token_at) / len(step.token_ids)
                         for _ in step.token_ids:

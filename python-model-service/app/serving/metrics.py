@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# The hit-ratio gauge covers this many of the latest prefills; the counters give any other window.
+PREFIX_WINDOW = 100
 
 
 class ServiceMetrics:
@@ -51,6 +55,32 @@ class ServiceMetrics:
         )
         self.prompt_tokens = Counter("model_prompt_tokens", "Prompt tokens processed", registry=r)
         self.completion_tokens = Counter("model_completion_tokens", "Completion tokens generated", registry=r)
+        self.prefix_enabled = Gauge(
+            "model_prefix_cache_enabled", "1 when the engine reuses cached prompt prefixes", registry=r
+        )
+        self.prefix_reused = Counter(
+            "model_prefix_cache_reused_tokens",
+            "Prompt tokens taken from the prefix cache instead of being computed",
+            registry=r,
+        )
+        self.prefix_computed = Counter(
+            "model_prefix_cache_computed_tokens", "Prompt tokens computed (prefilled)", registry=r
+        )
+        self.prefix_hit_ratio = Gauge(
+            "model_prefix_cache_hit_ratio",
+            f"Reused / all prompt tokens over the latest {PREFIX_WINDOW} prefills",
+            registry=r,
+        )
+        self._prefills: deque[tuple[int, int]] = deque(maxlen=PREFIX_WINDOW)
+
+    def observe_prefill(self, prompt_tokens: int, reused_tokens: int) -> None:
+        """Count a finished prefill: how much of its prompt came from the prefix cache."""
+        reused = min(max(reused_tokens, 0), prompt_tokens)
+        self.prefix_reused.inc(reused)
+        self.prefix_computed.inc(prompt_tokens - reused)
+        self._prefills.append((prompt_tokens, reused))
+        total = sum(p for p, _ in self._prefills)
+        self.prefix_hit_ratio.set(sum(r for _, r in self._prefills) / total if total else 0.0)
 
     def render(self) -> bytes:
         """The text exposition format."""
