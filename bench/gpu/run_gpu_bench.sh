@@ -21,6 +21,7 @@ MODELS=${MODELS:-random-0.5b demo}  # run in this order; the first gets the larg
 REQUESTS=${REQUESTS:-8}             # at least this many requests per level (2 waves at higher levels)
 DIAG=${DIAG:-0}                     # 1: first time our engine's steps alone (bench/gpu/profile_step.py)
 SMOKE=${SMOKE:-1}                   # 0: trust the pinned transformers (a run on this machine kind passed)
+BENCH=${BENCH:-serving}             # serving: bench/serving_bench.py; multiturn: bench/multiturn_bench.py
 mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 elapsed() { echo $(($(date +%s) - START)); }
@@ -76,6 +77,13 @@ echo "PYTHONPATH=$PYTHONPATH" >> "$OUT/env.txt"
 
 run_model() { # model, budget for the whole bench run (s), hard limit (s)
     echo "== $1: budget $2 s, limit $3 s (t=$(elapsed)s)"
+    if [ "$BENCH" = multiturn ]; then
+        # 4 conversations of 10 turns under a 1,000-token system prompt; ROUNDS rounds, no budget.
+        timeout -s INT -k 20 "$3" python3 bench/multiturn_bench.py --model "$1" --device cuda \
+            --dtype bfloat16 --rounds "$ROUNDS" --out "$OUT/multiturn-gpu-$1.json"
+        echo "== $1 exited with $? (t=$(elapsed)s)"
+        return
+    fi
     timeout -s INT -k 20 "$3" python3 bench/serving_bench.py --models "$1" --device cuda --dtype bfloat16 \
         --levels "$LEVELS" --requests "$REQUESTS" --waves 2 --rounds "$ROUNDS" --batch-requests 128 \
         --systems in_process,ours,transformers_serve --demo-dir python-model-service/.cache/demo-model \
