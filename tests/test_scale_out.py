@@ -198,15 +198,23 @@ def test_a_gateway_killed_mid_stream_loses_no_browser_text(scale_out: ScaleOut) 
                 replay = list(events(full))
             check_exact(followed, replay)
             last = followed.events[-1]
-            stored = client.get(f"/api/conversations/{answer.conversation}/messages").json()["data"]
-            reply = next(m for m in stored if m["role"] == "assistant")
+
+            def stored_reply(conversation: str = answer.conversation) -> dict:
+                stored = client.get(f"/api/conversations/{conversation}/messages").json()["data"]
+                return next(m for m in stored if m["role"] == "assistant")
+
+            reply = stored_reply()
             if last.event == "finish":
                 assert reply["content"] == followed.text(), "the stored answer is the streamed one"
                 resumed_in_full += followed.connections > 1
             else:
                 assert last.event == "error", last
                 assert last.json()["error"]["code"] == "generation_interrupted", last.data
+                # The replica that ends the stream marks the answer failed right after the error event.
+                seconds_until(lambda: stored_reply()["status"] != "streaming", limit=2.0)
+                reply = stored_reply()
                 assert reply["status"] == "failed", reply
+                assert reply["content"] == followed.text(), "the stored partial answer is the streamed one"
                 interrupted += 1
     # Readers reach both gateways through nginx and answers run on both: the killed gateway's readers
     # resumed on the survivor, and the killed gateway's answers ended with a clean error.

@@ -193,6 +193,20 @@ public class ConversationRepository {
   }
 
   /**
+   * Fails a streaming answer whose stream another replica ended as interrupted (its owner's lease
+   * ran out in Redis), whatever its own lease in the database says.
+   */
+  public boolean failOrphan(String id, String content, Instant now) {
+    OffsetDateTime at = micros(now);
+    return jdbc.sql(
+                "UPDATE messages SET status = ?, content = COALESCE(?, content),"
+                    + " finish_reason = ?, updated_at = ? WHERE id = ? AND status = ?")
+            .params(FAILED, content, "error", at, id, STREAMING)
+            .update()
+        == 1;
+  }
+
+  /**
    * Fails every answer left streaming by an earlier run of {@code instance}: at start-up, a gateway
    * with a fixed instance id generates nothing yet.
    */

@@ -5,6 +5,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -84,8 +85,15 @@ final class GenerationLeases implements DisposableBean {
       return; // this gateway generates it: never an orphan, whatever the clocks say
     }
     // Whoever ended the stream, its events hold the partial text; the row keeps its own without.
-    String text = streams.interrupt(messageId).or(() -> streams.liveText(messageId)).orElse(null);
-    if (conversations.failInterrupted(messageId, text, clock.instant())) {
+    Optional<String> claimed = streams.interrupt(messageId);
+    String text = claimed.or(() -> streams.liveText(messageId)).orElse(null);
+    // A claimed stream proves the owner's lease ran out where readers look: the row follows at once
+    // (its own lease may end a moment later), so that a reader who got the error finds it failed.
+    boolean failed =
+        claimed.isPresent()
+            ? conversations.failOrphan(messageId, text, clock.instant())
+            : conversations.failInterrupted(messageId, text, clock.instant());
+    if (failed) {
       log.warn("answer {} was interrupted: its gateway stopped; marked failed", messageId);
     }
   }
