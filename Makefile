@@ -85,7 +85,7 @@ lint: setup-python
 test-python: setup-python demo-model
 	cd $(PY_DIR) && $(PY) -m pytest -q
 
-test-java: setup-java setup-services
+test-java: setup-python setup-java setup-services
 	scripts/test-java.sh
 
 test-e2e: setup setup-services demo-model

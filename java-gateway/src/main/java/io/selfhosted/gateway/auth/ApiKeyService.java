@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.auth;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -51,12 +52,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   private final Map<String, Cached> byId = new ConcurrentHashMap<>();
   private final Map<String, Instant> touched = new ConcurrentHashMap<>();
   private final ExecutorService toucher =
-      Executors.newSingleThreadExecutor(
-          r -> {
-            Thread t = new Thread(r, "api-key-touch");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newSingleThreadExecutor(DaemonThreads.named("api-key-touch"));
 
   public ApiKeyService(ApiKeyRepository keys, AuthProperties properties) {
     this.keys = keys;

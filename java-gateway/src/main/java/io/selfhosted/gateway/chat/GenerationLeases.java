@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.chat;
 
 import io.lettuce.core.RedisException;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -51,12 +52,7 @@ final class GenerationLeases implements DisposableBean {
     this.leaseDuration = properties.leaseDuration();
     streams.onOrphan(this::interrupt);
     this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "generation-leases");
-              t.setDaemon(true);
-              return t;
-            });
+        Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("generation-leases"));
     long renew = Math.max(10, properties.leaseRenewInterval().toMillis());
     timer.scheduleWithFixedDelay(this::renewAndSweep, renew, renew, TimeUnit.MILLISECONDS);
   }

@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.chat;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -23,13 +24,7 @@ class Heartbeats implements DisposableBean {
 
   Heartbeats(StreamProperties properties) {
     this.intervalNanos = properties.heartbeatInterval().toNanos();
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "sse-heartbeats");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("sse-heartbeats"));
     long tick = Math.max(50, TimeUnit.NANOSECONDS.toMillis(intervalNanos) / 2);
     timer.scheduleWithFixedDelay(this::beat, tick, tick, TimeUnit.MILLISECONDS);
   }

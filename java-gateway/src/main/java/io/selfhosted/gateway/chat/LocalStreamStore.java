@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.chat;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,13 +24,7 @@ final class LocalStreamStore implements StreamStore, AutoCloseable {
   LocalStreamStore(StreamProperties properties) {
     this.graceMillis = properties.resumeGrace().toMillis();
     this.retentionNanos = properties.retention().toNanos();
-    this.timers =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "stream-timers");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timers = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("stream-timers"));
     long sweep = Math.max(1000, TimeUnit.NANOSECONDS.toMillis(retentionNanos) / 4);
     timers.scheduleWithFixedDelay(this::evictExpired, sweep, sweep, TimeUnit.MILLISECONDS);
   }

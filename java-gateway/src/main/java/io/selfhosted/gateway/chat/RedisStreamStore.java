@@ -15,6 +15,7 @@ import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -179,13 +180,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     this.redis = connection.sync();
     this.async = connection.async();
     this.pubsub = client.connectPubSub();
-    this.work =
-        Executors.newCachedThreadPool(
-            r -> {
-              Thread t = new Thread(r, "stream-redis");
-              t.setDaemon(true);
-              return t;
-            });
+    this.work = Executors.newCachedThreadPool(DaemonThreads.named("stream-redis"));
     pubsub.addListener(
         new RedisPubSubAdapter<>() {
           @Override
@@ -196,12 +191,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
         });
     pubsub.sync().subscribe(cancelChannel(instance));
     this.timers =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "stream-redis-timers");
-              t.setDaemon(true);
-              return t;
-            });
+        Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("stream-redis-timers"));
     timers.scheduleWithFixedDelay(
         () -> guarded(this::tick), tickMillis, tickMillis, TimeUnit.MILLISECONDS);
     timers.scheduleWithFixedDelay(

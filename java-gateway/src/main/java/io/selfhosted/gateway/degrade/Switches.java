@@ -6,6 +6,7 @@ import io.selfhosted.gateway.audit.AuditLog;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.auth.KeyLimits;
 import io.selfhosted.gateway.pipeline.DegradationLog;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -64,13 +65,7 @@ public class Switches implements DisposableBean {
           .tag("kind", kind.wireName())
           .register(meters);
     }
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "switch-refresh");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("switch-refresh"));
     long interval = Math.max(100, properties.refreshInterval().toMillis());
     timer.scheduleWithFixedDelay(this::refresh, interval, interval, TimeUnit.MILLISECONDS);
     notices.listen(

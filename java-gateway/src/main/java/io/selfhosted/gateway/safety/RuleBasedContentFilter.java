@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.safety;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -57,12 +58,7 @@ public class RuleBasedContentFilter implements ContentFilter, DisposableBean {
       return;
     }
     this.watcher =
-        Executors.newSingleThreadScheduledExecutor(
-            task -> {
-              Thread thread = new Thread(task, "content-rules-watch");
-              thread.setDaemon(true);
-              return thread;
-            });
+        Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("content-rules-watch"));
     long millis = Math.max(1, interval.toMillis());
     watcher.scheduleWithFixedDelay(this::reloadIfChanged, millis, millis, TimeUnit.MILLISECONDS);
   }

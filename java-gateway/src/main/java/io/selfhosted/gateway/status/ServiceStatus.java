@@ -4,6 +4,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.selfhosted.gateway.degrade.Switch;
 import io.selfhosted.gateway.degrade.Switches;
 import io.selfhosted.gateway.pipeline.StreamMetrics;
+import io.selfhosted.gateway.system.DaemonThreads;
 import io.selfhosted.gateway.upstream.Breakers;
 import io.selfhosted.gateway.upstream.LoadMonitor;
 import io.selfhosted.gateway.upstream.Replica;
@@ -55,13 +56,7 @@ public class ServiceStatus implements DisposableBean {
     this.capacity = (int) Math.max(1, properties.history().toMillis() / interval);
     this.last = metrics.totals();
     this.lastNanos = System.nanoTime();
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "status-sampler");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("status-sampler"));
     timer.scheduleAtFixedRate(this::sample, interval, interval, TimeUnit.MILLISECONDS);
   }
 

@@ -6,6 +6,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ScheduledFuture;
@@ -40,14 +41,7 @@ public class Breakers implements DisposableBean {
 
   public Breakers(BreakerProperties properties, MeterRegistry meters) {
     this.slowFirstTokenNanos = properties.slowFirstToken().toNanos();
-    this.timer =
-        new ScheduledThreadPoolExecutor(
-            1,
-            r -> {
-              Thread t = new Thread(r, "first-token-watch");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = new ScheduledThreadPoolExecutor(1, DaemonThreads.named("first-token-watch"));
     timer.setRemoveOnCancelPolicy(true);
     CircuitBreakerConfig config =
         CircuitBreakerConfig.custom()

@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.upstream;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.io.IOException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -24,13 +25,7 @@ class HealthChecks implements DisposableBean, UpstreamPool.Membership {
   HealthChecks(UpstreamPool pool, ModelServiceClient client, UpstreamProperties properties) {
     this.pool = pool;
     this.client = client;
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "upstream-health");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("upstream-health"));
     long interval = Math.max(100, properties.healthInterval().toMillis());
     timer.scheduleWithFixedDelay(this::checkAll, 0, interval, TimeUnit.MILLISECONDS);
     pool.addListener(this);

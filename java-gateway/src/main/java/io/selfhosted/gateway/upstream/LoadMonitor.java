@@ -4,6 +4,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
@@ -52,13 +53,7 @@ public class LoadMonitor implements DisposableBean, UpstreamPool.Membership {
     for (Replica replica : pool.replicas()) {
       joined(replica);
     }
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "upstream-load");
-              t.setDaemon(true);
-              return t;
-            });
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("upstream-load"));
     // Read even with shedding off: the ops console shows queue depths and estimates.
     long interval = Math.max(100, properties.scrapeInterval().toMillis());
     timer.scheduleWithFixedDelay(this::scrapeAll, 0, interval, TimeUnit.MILLISECONDS);

@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.upstream;
 
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -21,12 +22,7 @@ class UpstreamDiscovery implements DisposableBean {
 
   UpstreamDiscovery(UpstreamPool pool, UpstreamProperties properties) {
     this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "upstream-discovery");
-              t.setDaemon(true);
-              return t;
-            });
+        Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("upstream-discovery"));
     if (pool.discovers()) {
       long interval = properties.resolveInterval().toMillis();
       timer.scheduleWithFixedDelay(
