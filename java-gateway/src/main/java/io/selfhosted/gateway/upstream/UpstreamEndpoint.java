@@ -113,6 +113,24 @@ public record UpstreamEndpoint(
         resolve == null || resolve);
   }
 
+  /** Without the token, so that an endpoint in a log line or an error never shows it. */
+  @Override
+  public String toString() {
+    return "UpstreamEndpoint[url="
+        + displayUrl()
+        + ", engine="
+        + engine
+        + ", readyPath="
+        + readyPath
+        + ", model="
+        + model
+        + ", token="
+        + (token == null ? "(shared)" : "(set)")
+        + ", resolve="
+        + resolve
+        + "]";
+  }
+
   /** Whether the host names a set of replicas to look up, rather than one address. */
   boolean discovers() {
     String host = url.host();
