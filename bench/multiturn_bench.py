@@ -33,7 +33,6 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,23 +133,6 @@ def ttft_ms(probes: list[RequestTrace]) -> float:
     return round(statistics.median((t.end or t.start) - t.start for t in probes) * 1000, 1)
 
 
-@contextlib.contextmanager
-def environment(name: str, value: str | None) -> Iterator[None]:
-    """``name`` set to ``value`` (unset for None) for the block; the servers started in it inherit it."""
-    old = os.environ.get(name)
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
 def median_turns(rounds: list[list[float]]) -> list[float]:
     """Per turn, the median over rounds of the per-round figures."""
     return [round(statistics.median(values), 1) for values in zip(*rounds, strict=True)]
@@ -245,10 +227,11 @@ def main() -> int:
         servers: dict[str, tuple[str, str, str | None]] = {}
         for name in wanted:
             kind, reuse = SYSTEMS[name]
-            with environment("MODEL_PREFIX_CACHE", reuse):
-                systems = stack.enter_context(
-                    Systems(f"multiturn-{name}", model_dir, args.max_tokens, [kind], place)
-                )
+            # Through the launcher: it does not pass on this process's own MODEL_* variables.
+            ours_env = {"MODEL_PREFIX_CACHE": reuse} if reuse is not None else {}
+            systems = stack.enter_context(
+                Systems(f"multiturn-{name}", model_dir, args.max_tokens, [kind], place, ours_env=ours_env)
+            )
             systems.warm()
             servers[name] = systems.http[kind]
             print(f"  started {name} at {servers[name][0]}", flush=True)

@@ -21,6 +21,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,7 +159,13 @@ class Systems:
     """Every system under test for one model, all started up front so that rounds can interleave."""
 
     def __init__(
-        self, name: str, model_dir: Path, max_tokens: int, wanted: list[str], place: Placement | None = None
+        self,
+        name: str,
+        model_dir: Path,
+        max_tokens: int,
+        wanted: list[str],
+        place: Placement | None = None,
+        ours_env: Mapping[str, str] | None = None,
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -166,6 +173,9 @@ class Systems:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.wanted = wanted
         self.place = place or Placement()
+        self.ours_env = dict(
+            ours_env or {}
+        )  # more settings of our service (the launcher drops inherited MODEL_*)
         self.stack = ExitStack()
         self.http: dict[str, tuple[str, str, str | None]] = {}  # system -> (url, model name, token)
         self.engine: Any = None
@@ -195,6 +205,7 @@ class Systems:
                 env["MODEL_DTYPE"] = place.dtype
             if place.max_streams > 64:  # the service's default admission queue
                 env["MODEL_MAX_QUEUED_REQUESTS"] = str(place.max_streams)
+            env.update(self.ours_env)
             ours = servers.add_model_service(env=env, port=port, token=token, name=f"{self.name}-ours")
             self.http["ours"] = (ours.url, self.model_dir.name, token)
         if "transformers_serve" in self.wanted:
