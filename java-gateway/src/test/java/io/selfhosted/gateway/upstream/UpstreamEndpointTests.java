@@ -59,7 +59,10 @@ class UpstreamEndpointTests {
     assertThat(endpoint.token()).isEqualTo("s3cret&x");
     assertThat(endpoint.discovers()).isFalse();
     assertThat(endpoint.displayUrl()).isEqualTo("http://vllm:8000");
-    assertThat(endpoint.toString()).as("safe to log").doesNotContain("s3cret").contains("vllm:8000");
+    assertThat(endpoint.toString())
+        .as("safe to log")
+        .doesNotContain("s3cret")
+        .contains("vllm:8000");
   }
 
   @Test
