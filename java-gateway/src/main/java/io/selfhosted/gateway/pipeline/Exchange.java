@@ -2,7 +2,7 @@ package io.selfhosted.gateway.pipeline;
 
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.upstream.ChatCall;
-import java.nio.charset.StandardCharsets;
+import io.selfhosted.gateway.upstream.TokenEstimate;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -122,11 +122,7 @@ public final class Exchange {
    * tokens per message. Generous for English, close for Chinese; settled to the real count later.
    */
   public int promptTokenEstimate() {
-    int tokens = 0;
-    for (ChatCall.Message message : call.messages()) {
-      tokens += 4 + (message.content().getBytes(StandardCharsets.UTF_8).length + 2) / 3;
-    }
-    return tokens;
+    return TokenEstimate.prompt(call.messages());
   }
 
   /** Response headers stages add (rate-limit state); written when the response starts. */
