@@ -3,9 +3,9 @@ package io.selfhosted.gateway.chat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.selfhosted.gateway.GatewayApplication;
 import io.selfhosted.gateway.support.FakeModelService;
 import io.selfhosted.gateway.support.FakeModelService.LiveStream;
+import io.selfhosted.gateway.support.GatewayReplicas;
 import io.selfhosted.gateway.support.Json;
 import io.selfhosted.gateway.support.SseClient;
 import io.selfhosted.gateway.support.SseClient.Event;
@@ -19,7 +19,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
 
 /**
@@ -54,22 +53,17 @@ class SharedStreamsIntegrationTests {
   }
 
   private static ConfigurableApplicationContext gateway() {
-    return new SpringApplicationBuilder(GatewayApplication.class)
-        .run(
-            "--server.port=0",
-            "--spring.main.banner-mode=off",
-            "--spring.datasource.url=jdbc:h2:mem:" + DATABASE + ";DB_CLOSE_DELAY=-1",
-            "--gateway.upstream.urls=" + UPSTREAM.url(),
-            "--gateway.upstream.token=internal-token",
-            "--gateway.auth.admin-api-key=" + ADMIN,
-            "--gateway.stream.resume-grace=5s",
-            // Only the Redis notice can carry a switch change to the other replica in time.
-            "--gateway.switches.refresh-interval=1h",
-            "--gateway.limits.redis-url=" + System.getenv("GATEWAY_TEST_REDIS_URL"));
+    return GatewayReplicas.start(
+        DATABASE,
+        UPSTREAM,
+        ADMIN,
+        "--gateway.stream.resume-grace=5s",
+        // Only the Redis notice can carry a switch change to the other replica in time.
+        "--gateway.switches.refresh-interval=1h");
   }
 
   private static String url(ConfigurableApplicationContext gateway, String path) {
-    return "http://127.0.0.1:" + gateway.getEnvironment().getProperty("local.server.port") + path;
+    return GatewayReplicas.url(gateway, path);
   }
 
   private static Request.Builder request(ConfigurableApplicationContext gateway, String path) {

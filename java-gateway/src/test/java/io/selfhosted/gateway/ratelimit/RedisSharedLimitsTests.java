@@ -3,9 +3,9 @@ package io.selfhosted.gateway.ratelimit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.selfhosted.gateway.GatewayApplication;
 import io.selfhosted.gateway.support.FakeModelService;
 import io.selfhosted.gateway.support.FakeModelService.LiveStream;
+import io.selfhosted.gateway.support.GatewayReplicas;
 import io.selfhosted.gateway.support.Json;
 import io.selfhosted.gateway.support.Parallel;
 import io.selfhosted.gateway.support.SseClient;
@@ -19,7 +19,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
 
 /**
@@ -54,20 +53,11 @@ class RedisSharedLimitsTests {
   }
 
   private static ConfigurableApplicationContext gateway() {
-    // Command-line arguments: they take precedence over application.yml.
-    return new SpringApplicationBuilder(GatewayApplication.class)
-        .run(
-            "--server.port=0",
-            "--spring.main.banner-mode=off",
-            "--spring.datasource.url=jdbc:h2:mem:redis-shared;DB_CLOSE_DELAY=-1",
-            "--gateway.upstream.urls=" + UPSTREAM.url(),
-            "--gateway.upstream.token=internal-token",
-            "--gateway.auth.admin-api-key=" + ADMIN,
-            "--gateway.limits.redis-url=" + System.getenv("GATEWAY_TEST_REDIS_URL"));
+    return GatewayReplicas.start("redis-shared", UPSTREAM, ADMIN);
   }
 
   private static String url(ConfigurableApplicationContext gateway, String path) {
-    return "http://127.0.0.1:" + gateway.getEnvironment().getProperty("local.server.port") + path;
+    return GatewayReplicas.url(gateway, path);
   }
 
   private static Response post(ConfigurableApplicationContext gateway, String key, String json)
