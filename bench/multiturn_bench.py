@@ -38,7 +38,15 @@ from typing import Any
 
 import httpx
 from loadgen import RequestTrace, stream_once
-from serving_bench import RANDOM_MODELS, RESULTS, SERVICE, Placement, Systems, random_model
+from serving_bench import (
+    RANDOM_MODELS,
+    RESULTS,
+    SERVICE,
+    Placement,
+    Systems,
+    add_common_arguments,
+    random_model,
+)
 
 # name -> (serving_bench system, MODEL_PREFIX_CACHE for ours)
 SYSTEMS: dict[str, tuple[str, str | None]] = {
@@ -195,17 +203,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=32, help="most tokens of each reply (greedy)")
     parser.add_argument("--system-tokens", type=int, default=1000, help="length of the shared system prompt")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: %(default)s")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float32", "float16", "bfloat16"],
-        help="every system's dtype; auto: each system's own default",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=RESULTS / "multiturn.json", help="JSON path; the PNG goes beside it"
-    )
+    add_common_arguments(parser, SYSTEMS, RESULTS / "multiturn.json")
     args = parser.parse_args()
     from app.demo_model.build import build, default_model_dir
     from transformers import AutoTokenizer

@@ -21,7 +21,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -377,6 +377,19 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def add_common_arguments(parser: argparse.ArgumentParser, systems: Iterable[str], out: Path) -> None:
+    """The arguments every model-service benchmark takes: which systems, where, and the output."""
+    parser.add_argument("--systems", default=",".join(systems), help="comma-separated subset of: %(default)s")
+    parser.add_argument("--out", type=Path, default=out, help="JSON path; the PNG goes beside it")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="every system's dtype; auto: each system's own default",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -387,17 +400,7 @@ def main() -> int:
     parser.add_argument("--waves", type=int, default=4, help="at least this many times c requests per level")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: %(default)s")
-    parser.add_argument(
-        "--out", type=Path, default=RESULTS / "serving.json", help="JSON path; the PNG goes beside it"
-    )
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float32", "float16", "bfloat16"],
-        help="every system's dtype; auto: each system's own default",
-    )
+    add_common_arguments(parser, SYSTEMS, RESULTS / "serving.json")
     parser.add_argument(
         "--batch-requests", type=int, default=BATCH_REQUESTS, help="our engine's requests per batch"
     )
