@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.ScriptOutputType;
@@ -16,8 +17,12 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import io.selfhosted.gateway.system.DaemonThreads;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -64,6 +69,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
   private static final int PAGE = 512;
   private static final String ABANDONED = "no client within the grace period";
   private static final String LOST = "the stream was ended by another gateway";
+  private static final Map<String, String> SCRIPT_SHAS = new ConcurrentHashMap<>();
 
   // KEYS: meta, lease. ARGV: owner key, conversation, instance, lease ms, keep ms.
   private static final String CREATE =
@@ -230,10 +236,37 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     return retentionMillis + leaseMillis;
   }
 
+  /**
+   * Runs a script by its SHA-1 (EVALSHA), so that the script's text does not travel with every call
+   * (an append runs once per token); a server that does not know it yet (first call, a restart)
+   * gets it once through EVAL, which also caches it there.
+   */
+  private <T> T evalScript(String script, ScriptOutputType type, String[] keys, String... args) {
+    String sha = SCRIPT_SHAS.computeIfAbsent(script, RedisStreamStore::sha1);
+    try {
+      return redis.evalsha(sha, type, keys, args);
+    } catch (RedisCommandExecutionException e) {
+      if (e.getMessage() == null || !e.getMessage().startsWith("NOSCRIPT")) {
+        throw e;
+      }
+      return redis.eval(script, type, keys, args);
+    }
+  }
+
+  private static String sha1(String script) {
+    try {
+      return HexFormat.of()
+          .formatHex(
+              MessageDigest.getInstance("SHA-1").digest(script.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-1 is part of every JVM", e);
+    }
+  }
+
   @Override
   public StreamWriter create(
       String messageId, String conversationId, String ownerKeyId, Consumer<String> cancel) {
-    redis.eval(
+    evalScript(
         CREATE,
         ScriptOutputType.INTEGER,
         new String[] {metaKey(messageId), leaseKey(messageId)},
@@ -269,7 +302,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     }
     String owner = stream instanceof RedisView view ? view.instance() : null;
     Long asked =
-        redis.eval(
+        evalScript(
             REQUEST_CANCEL,
             ScriptOutputType.INTEGER,
             new String[] {metaKey(stream.messageId())},
@@ -344,7 +377,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
         .put("type", "server_error")
         .put("code", "generation_interrupted");
     Long claimed =
-        redis.eval(
+        evalScript(
             INTERRUPT,
             ScriptOutputType.INTEGER,
             new String[] {streamKey(messageId), metaKey(messageId), leaseKey(messageId)},
@@ -713,7 +746,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
       Long appended;
       try {
         appended =
-            redis.eval(
+            evalScript(
                 APPEND,
                 ScriptOutputType.INTEGER,
                 new String[] {streamKey(messageId), metaKey(messageId)},
@@ -750,7 +783,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
       seq++;
       try {
         Long ended =
-            redis.eval(
+            evalScript(
                 END,
                 ScriptOutputType.INTEGER,
                 new String[] {streamKey(messageId), metaKey(messageId), leaseKey(messageId)},

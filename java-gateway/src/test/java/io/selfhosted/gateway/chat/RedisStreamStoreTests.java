@@ -156,6 +156,28 @@ class RedisStreamStoreTests {
   }
 
   @Test
+  void aRedisThatForgotItsScriptsStillTakesEveryEvent() {
+    RedisStreamStore owner = gateway("a");
+    String id = newId();
+    StreamWriter writer = owner.create(id, "c1", "k1", why -> {});
+    writer.appendText("a", "{}");
+    RedisClient admin = RedisClient.create(URL);
+    try (var connection = admin.connect()) {
+      connection.sync().scriptFlush(); // as after a Redis restart
+    } finally {
+      admin.shutdown();
+    }
+    writer.appendText("b", "{}");
+    writer.beginEnd();
+    writer.end("finish", "{}");
+
+    Client reader = new Client();
+    gateway("b").find(id).orElseThrow().attach(0, reader);
+    assertThat(reader.ids()).containsExactly(1L, 2L, 3L);
+    assertThat(owner.liveText(id)).hasValue("ab");
+  }
+
+  @Test
   void answersResumeChecksOnEveryGatewayAsOneProcessDoes() {
     RedisStreamStore owner = gateway("a");
     RedisStreamStore other = gateway("b");
