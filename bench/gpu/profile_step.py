@@ -1,10 +1,11 @@
 """Where a decoding step's time goes: our engine alone (no server beside it), with its model's forward
 calls timed from the engine thread.
 
-Run: ``python bench/gpu/profile_step.py MODEL [DEVICE [BATCH_REQUESTS]]``, MODEL a folder or a
-recipe name of serving_bench.py. For 1, 8 and 32 streams it prints tokens/s and inter-token latency,
-the number of decoder forward calls (one per engine step), their mean wall time as the engine thread
-sees it (launching the kernels; the GPU runs behind it) and the share of the run spent inside them.
+Run: ``python bench/gpu/profile_step.py MODEL [DEVICE [BATCH_REQUESTS [ATTENTION]]]``, MODEL a folder
+or a recipe name of serving_bench.py, ATTENTION one of MODEL_ATTENTION's values (auto, varlen,
+library). For 1, 8 and 32 streams it prints tokens/s and inter-token latency, the number of decoder
+forward calls (one per engine step), their mean wall time as the engine thread sees it (launching the
+kernels; the GPU runs behind it) and the share of the run spent inside them.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def main() -> int:
     if model_dir in RANDOM_MODELS:  # a recipe name: built (once) from the demo model's tokenizer
         model_dir = str(random_model(SERVICE / ".cache" / "demo-model", model_dir))
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+    attention = sys.argv[4] if len(sys.argv) > 4 else "auto"
     dtype = "bfloat16" if device == "cuda" else "auto"
     engine = load_engine(
-        model_dir, device=device, dtype=dtype, max_batch_requests=batch, max_batch_tokens=2048
+        model_dir,
+        device=device,
+        dtype=dtype,
+        max_batch_requests=batch,
+        max_batch_tokens=2048,
+        attention=attention,  # type: ignore[arg-type]
     )
     calls: list[float] = []
     # The decoder stack (not the top-level model, whose forward signature transformers inspects).
@@ -64,7 +71,7 @@ def main() -> int:
                 f"forward_share={busy / wall:.2f}",
                 flush=True,
             )
-        attn = engine.model.config._attn_implementation
+        attn = engine.attention
         print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, attention {attn}")
     finally:
         engine.stop()

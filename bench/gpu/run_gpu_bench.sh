@@ -21,7 +21,8 @@ MODELS=${MODELS:-random-0.5b demo}  # run in this order; the first gets the larg
 REQUESTS=${REQUESTS:-8}             # at least this many requests per level (2 waves at higher levels)
 DIAG=${DIAG:-0}                     # 1: first time our engine's steps alone (bench/gpu/profile_step.py)
 SMOKE=${SMOKE:-1}                   # 0: trust the pinned transformers (a run on this machine kind passed)
-BENCH=${BENCH:-serving}             # serving: bench/serving_bench.py; multiturn: bench/multiturn_bench.py
+BENCH=${BENCH:-serving}             # serving: bench/serving_bench.py; multiturn: bench/multiturn_bench.py; none
+ATTN=${ATTN:-0}                     # 1: first check the varlen attention against the library's (bench/gpu/check_attention.py)
 mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
 elapsed() { echo $(($(date +%s) - START)); }
@@ -90,6 +91,17 @@ run_model() { # model, budget for the whole bench run (s), hard limit (s)
         --time-budget "$2" --out "$OUT/gpu-$1.json"
     echo "== $1 exited with $? (t=$(elapsed)s)"
 }
+
+if [ "$ATTN" = 1 ]; then
+    echo "== varlen attention against the library's (t=$(elapsed)s)"
+    timeout -s INT 150 python3 bench/gpu/check_attention.py cuda 2>&1 | grep -v Loading | tee "$OUT/check-attention.txt"
+    for attention in varlen library; do
+        echo "== our engine alone, ${MODELS%% *}, attention $attention (t=$(elapsed)s)"
+        timeout -s INT 120 python3 bench/gpu/profile_step.py "${MODELS%% *}" cuda 128 "$attention" 2>&1 \
+            | grep -v Loading | tee -a "$OUT/profile-step-attention.txt"
+    done
+fi
+[ "$BENCH" = none ] && MODELS=""
 
 if [ "$DIAG" = 1 ]; then
     echo "== our engine alone, steps timed (t=$(elapsed)s)"

@@ -75,6 +75,7 @@ def load_engine_from_settings(settings: Settings) -> Engine:
         max_batch_tokens=settings.max_batch_tokens,
         max_batch_requests=settings.max_batch_requests,
         prefix_cache=settings.prefix_cache,
+        attention=settings.attention,
     )
 
 
@@ -101,9 +102,10 @@ def build_app(settings: Settings | None = None, engine: Engine | None = None) ->
                 raise
             app.state.ready = True
             log.info(
-                "event=ready model=%s engine=%s max_model_len=%d host=%s port=%d",
+                "event=ready model=%s engine=%s attention=%s max_model_len=%d host=%s port=%d",
                 service.model_id,
                 eng.kind,
+                eng.attention,
                 service.max_model_len,
                 settings.host,
                 settings.port,

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="Reuse the KV cache of a prompt prefix computed before (multi-turn chat, a shared system "
         "prompt); takes effect where the engine supports it (continuous batching, full-attention models)",
     )
+    attention: Literal["auto", "varlen", "library"] = Field(
+        default="auto",
+        description="Attention of the continuous batching engine: varlen (each request attends to its own "
+        "keys only), library (transformers' own choice), or auto (varlen unless transformers picked a flash "
+        "attention; models with sliding windows, sinks or soft caps always keep the library's)",
+    )
     default_max_tokens: int = Field(default=512, ge=1)
     service_token: str = ""
     service_dev_mode: bool = False

@@ -59,6 +59,8 @@ class Engine(abc.ABC):
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.max_model_len = max_model_len
+        # The attention implementation the model runs with (transformers' name, or ours: ``varlen``).
+        self.attention = str(getattr(model.config, "_attn_implementation", None) or "eager")
         self.eos_token_ids = _eos_ids(model, tokenizer)
         gen = getattr(model, "generation_config", None)
         do_sample = bool(getattr(gen, "do_sample", False))

@@ -18,6 +18,7 @@ from transformers.generation.continuous_batching.cb_logits_processors import (
 )
 from transformers.generation.logits_process import LogitsProcessorList
 
+from app.engine.attention import VARLEN, AttentionChoice, choose_attention
 from app.engine.base import Engine, EngineError, EngineStats, EngineStep, FinishReason, SamplingParams
 from app.engine.sampling import SamplerRegistry
 
@@ -80,6 +81,7 @@ class ContinuousBatchingEngine(Engine):
         max_batch_requests: int = 16,
         kv_cache_tokens: int | None = None,
         prefix_cache: bool = True,
+        attention: AttentionChoice = "auto",
     ) -> None:
         super().__init__(model, tokenizer, model_id, max_model_len)
         self._samplers = SamplerRegistry()
@@ -108,6 +110,14 @@ class ContinuousBatchingEngine(Engine):
         self._manager = model.init_continuous_batching(
             generation_config=gen_config, continuous_batching_config=cb_config
         )
+        # After the manager has checked the model with the library's own attention, which it requires.
+        self.attention = choose_attention(model, attention)
+        if attention == "varlen" and self.attention != VARLEN:
+            log.warning(
+                "event=attention_fallback requested=varlen using=%s reason=%r",
+                self.attention,
+                "sliding windows, attention sinks or soft caps, or a shape the GPU kernel refused",
+            )
         processors = ContinuousBatchingLogitsProcessorList(
             LogitsProcessorList([_SlotSampler(self._samplers)])
         )

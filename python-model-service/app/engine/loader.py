@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from app.engine.attention import AttentionChoice
 from app.engine.base import Engine
 
 log = logging.getLogger("app.engine")
@@ -70,6 +71,7 @@ def load_engine(
     max_batch_tokens: int = 2048,
     max_batch_requests: int = 16,
     prefix_cache: bool = True,
+    attention: AttentionChoice = "auto",
 ) -> Engine:
     """Load ``path`` (local folder or hub id) and wrap it in the continuous or generate engine."""
     from app.engine.continuous import ContinuousBatchingEngine
@@ -114,6 +116,7 @@ def load_engine(
                 max_batch_tokens=max(max_batch_tokens, 16),
                 max_batch_requests=max_batch_requests,
                 prefix_cache=prefix_cache,
+                attention=attention,
             )
         except Exception as exc:
             if engine == "continuous":

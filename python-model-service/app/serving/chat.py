@@ -34,6 +34,7 @@ class ChatService:
         self.max_model_len = min(settings.max_model_len or engine.max_model_len, engine.max_model_len)
         self.admission = Admission(engine, settings, metrics)
         metrics.prefix_enabled.set(1 if engine.prefix_caching else 0)
+        metrics.engine.info({"engine": engine.kind, "attention": engine.attention})
         self.generation = Generation(engine, settings, metrics)
 
     @property

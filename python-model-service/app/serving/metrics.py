@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # The hit-ratio gauge covers this many of the latest prefills; the counters give any other window.
@@ -55,6 +55,7 @@ class ServiceMetrics:
         )
         self.prompt_tokens = Counter("model_prompt_tokens", "Prompt tokens processed", registry=r)
         self.completion_tokens = Counter("model_completion_tokens", "Completion tokens generated", registry=r)
+        self.engine = Info("model_engine", "The engine serving the model and its attention", registry=r)
         self.prefix_enabled = Gauge(
             "model_prefix_cache_enabled", "1 when the engine reuses cached prompt prefixes", registry=r
         )
