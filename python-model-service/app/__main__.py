@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -62,12 +63,20 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _setting_error(error: Any) -> str:
+    """``MODEL_PORT: Input should be a valid integer``: the variable, then what is wrong with it (never
+    its value, which may be a secret)."""
+    fields = [str(part) for part in error.get("loc", ()) if part != ""]
+    message = str(error.get("msg", error))
+    return f"MODEL_{fields[0].upper()}: {message}" if fields else message
+
+
 def main() -> int:
     """Validate settings, then run uvicorn until a signal stops it."""
     try:
         settings = Settings()
     except ValidationError as exc:
-        messages = "; ".join(str(e.get("msg", e)) for e in exc.errors())
+        messages = "; ".join(_setting_error(e) for e in exc.errors())
         print(f"model service: invalid configuration: {messages}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)

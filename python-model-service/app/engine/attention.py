@@ -36,7 +36,7 @@ try:  # torch >= 2.9; CUDA only
     from torch.nn.attention.varlen import varlen_attn
 except ImportError:  # pragma: no cover - the pinned torch has it
     varlen_attn = None
-_VARLEN_WINDOWED = varlen_attn is not None and "window_size" in inspect.signature(varlen_attn).parameters
+_VARLEN_PARAMS = frozenset(inspect.signature(varlen_attn).parameters if varlen_attn is not None else ())
 
 
 def varlen_attention(
@@ -82,22 +82,22 @@ def _flash_varlen(
     max_k: int,
     scaling: float | None,
 ) -> torch.Tensor:
-    """torch's varlen flash attention, causal and aligned to the end of each request's keys, in either of
-    its two signatures: torch 2.9-2.10 take ``is_causal`` (and neither ``scale`` nor ``enable_gqa``),
-    later ones a ``window_size``."""
+    """torch's varlen flash attention, causal and aligned to the end of each request's keys, whatever its
+    signature: older releases take ``is_causal``, newer ones a ``window_size``, and ``scale`` and
+    ``enable_gqa`` are not in every release (2.11 has no ``enable_gqa``)."""
     kernel: Any = varlen_attn
-    if _VARLEN_WINDOWED:
-        gqa = query.shape[1] != key.shape[1]
-        out: torch.Tensor = kernel(
-            query, key, value, cu_q, cu_k, max_q, max_k, scale=scaling, window_size=(-1, 0), enable_gqa=gqa
-        )
-        return out
+    causal = {"window_size": (-1, 0)} if "window_size" in _VARLEN_PARAMS else {"is_causal": True}
+    options: dict[str, Any] = dict(causal)
     groups = query.shape[1] // key.shape[1]
-    if groups > 1:
+    if groups > 1 and "enable_gqa" in _VARLEN_PARAMS:
+        options["enable_gqa"] = True
+    elif groups > 1:
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    if scaling is not None:  # the old signature always scales by 1/sqrt(head_dim)
+    if scaling is not None and "scale" in _VARLEN_PARAMS:
+        options["scale"] = scaling
+    elif scaling is not None:  # without ``scale``, it scales by 1/sqrt(head_dim)
         query = query * (scaling * query.shape[-1] ** 0.5)
-    out = kernel(query, key, value, cu_q, cu_k, max_q, max_k, is_causal=True)
+    out: torch.Tensor = kernel(query, key, value, cu_q, cu_k, max_q, max_k, **options)
     return out
 
 
@@ -119,7 +119,7 @@ def _per_request(
         if q_len == 0:
             continue  # a padding slot
         mask = None
-        if q_len > 1:
+        if 1 < q_len < k_len:
             # the new tokens are the last q_len of the request's keys; each sees up to itself
             mask = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril(k_len - q_len)
         out[:, :, q0:q1] = F.scaled_dot_product_attention(
@@ -128,6 +128,7 @@ def _per_request(
             value[:, :, k0:k1],
             attn_mask=mask,
             dropout_p=dropout,
+            is_causal=q_len == k_len > 1,  # a whole prompt: the kernel skips the masked half itself
             scale=scaling,
             enable_gqa=gqa,
         )

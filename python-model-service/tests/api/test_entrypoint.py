@@ -48,6 +48,12 @@ def test_refuses_to_start_with_a_placeholder_token(stack: Stack, token: str) -> 
     assert "MODEL_SERVICE_TOKEN" in out
 
 
+def test_refuses_to_start_with_an_unknown_attention(stack: Stack) -> None:
+    code, out = exit_output(launch(stack, {"MODEL_ATTENTION": "flash"}), 120)
+    assert code == 2
+    assert "MODEL_ATTENTION: Input should be 'auto', 'varlen' or 'library'" in out
+
+
 def test_missing_demo_model_says_how_to_build_it(stack: Stack, tmp_path: Path) -> None:
     code, out = exit_output(launch(stack, {"DEMO_MODEL_DIR": str(tmp_path / "absent")}), 120)
     assert code == 2

@@ -32,3 +32,11 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ping_interval_is_at_most_ten_seconds() -> None:
     with pytest.raises(ValidationError):
         Settings(service_token="x" * 20, ping_interval_s=30)
+
+
+def test_attention_is_auto_by_default_and_refuses_unknown_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(service_token="x" * 20).attention == "auto"
+    monkeypatch.setenv("MODEL_ATTENTION", "library")
+    assert Settings(service_token="x" * 20).attention == "library"
+    with pytest.raises(ValidationError, match="attention"):
+        Settings(service_token="x" * 20, attention="flash")  # type: ignore[arg-type]
