@@ -69,7 +69,74 @@ def varlen_attention(
         )
         return out.unsqueeze(0), None
     gqa = query.shape[1] != key.shape[1]
-    return _per_request(query, key, value, cu_q.tolist(), cu_k.tolist(), scaling, dropout, gqa), None
+    q_bounds, k_bounds = cu_q.tolist(), cu_k.tolist()
+    if _packed_is_cheaper(q_bounds, k_bounds, query.shape[1] * query.shape[-1]):
+        return _packed(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa), None
+    return _per_request(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa), None
+
+
+# A kernel call costs the CPU about as much as this many multiply-adds of attention (measured in the
+# engine on the demo model: 32 short decoding streams run faster packed, 16 streams of 1,300 tokens
+# or 4 turns of 25 tokens on 1,300-token conversations faster per request).
+CALL_COST_MACS = 2_000_000
+
+
+def _packed_is_cheaper(cu_q: list[int], cu_k: list[int], width: int) -> bool:
+    """Whether one call over the whole step (scoring every query against every request's keys) costs
+    less than one call per request: its wasted scores against the calls it saves."""
+    n = len(cu_q) - 1
+    if n <= 1:
+        return False  # the same one call, and a whole prompt can use the kernel's own causal path
+    needed = sum((cu_q[i + 1] - cu_q[i]) * (cu_k[i + 1] - cu_k[i]) for i in range(n))
+    wasted = cu_q[-1] * cu_k[-1] - needed
+    return wasted * width <= (n - 1) * CALL_COST_MACS
+
+
+# The last step's block-diagonal mask: every layer of a step has the same one. One tuple, replaced
+# whole, so that engines in other threads (tests run several) never see half of an update.
+_last_mask: tuple[tuple[int, ...], torch.Tensor | None] = ((), None)
+
+
+def _step_mask(cu_q: list[int], cu_k: list[int], device: torch.device) -> torch.Tensor:
+    """[q_total, k_total], True where a query may see a key: its own request's keys, up to itself."""
+    key = (*cu_q, -1, *cu_k)
+    cached_key, cached = _last_mask
+    if cached_key == key and cached is not None and cached.device == device:
+        return cached
+    mask = torch.zeros(cu_q[-1], cu_k[-1], dtype=torch.bool, device=device)
+    for i in range(len(cu_q) - 1):
+        q_len, k_len = cu_q[i + 1] - cu_q[i], cu_k[i + 1] - cu_k[i]
+        block = mask[cu_q[i] : cu_q[i + 1], cu_k[i] : cu_k[i + 1]]
+        block.fill_(True)
+        block.tril_(k_len - q_len)
+    globals()["_last_mask"] = (key, mask)
+    return mask
+
+
+def _packed(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    cu_q: list[int],
+    cu_k: list[int],
+    scaling: float | None,
+    dropout: float,
+    gqa: bool,
+) -> torch.Tensor:
+    """One ``scaled_dot_product_attention`` over the whole step, with the block-diagonal mask;
+    [1, q_total, heads, head_dim]."""
+    q_total, k_total = cu_q[-1], cu_k[-1]
+    out = query.new_zeros(query.shape)
+    out[:, :, :q_total] = F.scaled_dot_product_attention(
+        query[:, :, :q_total],
+        key[:, :, :k_total],
+        value[:, :, :k_total],
+        attn_mask=_step_mask(cu_q, cu_k, query.device),
+        dropout_p=dropout,
+        scale=scaling,
+        enable_gqa=gqa,
+    )
+    return out.transpose(1, 2).contiguous()
 
 
 def _flash_varlen(

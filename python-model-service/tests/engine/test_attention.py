@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,14 @@ from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 from transformers.generation.continuous_batching.utils import build_attention_mask
 
 from app.engine import Engine, SamplingParams, load_engine
-from app.engine.attention import VARLEN, _per_request, choose_attention, supports_varlen
+from app.engine.attention import (
+    VARLEN,
+    _packed,
+    _packed_is_cheaper,
+    _per_request,
+    choose_attention,
+    supports_varlen,
+)
 from app.engine.continuous import ContinuousBatchingEngine
 from tests.conftest import LiveServer, start_server
 
@@ -37,8 +44,9 @@ def library_reference(
 
 
 @pytest.mark.parametrize("heads,kv_heads", [(4, 4), (4, 2), (8, 1)])
-def test_per_request_attention_equals_the_librarys_block_diagonal_attention(
-    heads: int, kv_heads: int
+@pytest.mark.parametrize("path", [_per_request, _packed])
+def test_varlen_attention_equals_the_librarys_block_diagonal_attention(
+    path: Callable[..., torch.Tensor], heads: int, kv_heads: int
 ) -> None:
     torch.manual_seed(0)
     cu_q, cu_k = [0], [0]
@@ -47,9 +55,22 @@ def test_per_request_attention_equals_the_librarys_block_diagonal_attention(
         cu_k.append(cu_k[-1] + k_len)
     q = torch.randn(1, heads, cu_q[-1], 32)
     k, v = torch.randn(2, 1, kv_heads, cu_k[-1], 32).unbind(0)
-    ours = _per_request(q, k, v, cu_q, cu_k, None, 0.0, heads != kv_heads)
+    ours = path(q, k, v, cu_q, cu_k, None, 0.0, heads != kv_heads)
     assert ours.shape == (1, cu_q[-1], heads, 32)
     torch.testing.assert_close(ours, library_reference(q, k, v, cu_q, cu_k), rtol=1e-5, atol=1e-5)
+
+
+def test_a_step_runs_packed_when_its_waste_costs_less_than_the_calls_it_saves() -> None:
+    width = 4 * 64  # the demo model's heads x head size
+
+    def decoding(streams: int, keys: int) -> tuple[list[int], list[int]]:
+        return list(range(streams + 1)), [i * keys for i in range(streams + 1)]
+
+    assert _packed_is_cheaper(*decoding(32, 100), width)  # many short streams: one call
+    assert not _packed_is_cheaper(*decoding(16, 1300), width)  # long ones: each its own keys
+    turns = [0, 25, 50, 75, 100], [0, 1325, 2650, 3975, 5300]  # 4 turns on long conversations
+    assert not _packed_is_cheaper(*turns, width)
+    assert not _packed_is_cheaper([0, 7], [0, 7], width)  # one request: its own call, causal
 
 
 def test_a_padding_slot_is_skipped() -> None:
