@@ -12,7 +12,10 @@ variable-length path does; transformers then builds no mask at all.
 
 - On CUDA in half precision, one call of torch's own ``varlen_attn`` (the flash kernel that ships with
   torch) covers the whole step.
-- Elsewhere (CPU, or float32), ``scaled_dot_product_attention`` runs once per request.
+- Elsewhere (CPU, or float32), ``scaled_dot_product_attention`` runs once per request, unless the
+  step is small enough that one call over the whole step, with a block-diagonal mask built once per
+  step (not once per layer), costs less than the calls it saves: 32 decoding streams of 100 tokens
+  run faster packed, 16 of 1,300 tokens or 4 turns on 1,300-token conversations per request.
 
 It is registered with transformers' ``AttentionInterface`` and chosen after the continuous batching
 manager has checked the model, so the library itself is not changed. Models with sliding windows,
@@ -75,10 +78,12 @@ def varlen_attention(
     return _per_request(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa), None
 
 
-# A kernel call costs the CPU about as much as this many multiply-adds of attention (measured in the
-# engine on the demo model: 32 short decoding streams run faster packed, 16 streams of 1,300 tokens
-# or 4 turns of 25 tokens on 1,300-token conversations faster per request).
-CALL_COST_MACS = 2_000_000
+# A kernel call costs the CPU about as much as this many multiply-adds of attention. Measured in the
+# engine: 32 short decoding streams run faster packed on the demo model (256 wide: 0.67x per request)
+# and per request on the 30M random one (640 wide: 595 against 531 tokens/s), which puts it between
+# 0.8 and 2 million; 16 streams of 1,300 tokens, or 4 turns on 1,300-token conversations, are far
+# on the per-request side.
+CALL_COST_MACS = 1_000_000
 
 
 def _packed_is_cheaper(cu_q: list[int], cu_k: list[int], width: int) -> bool:

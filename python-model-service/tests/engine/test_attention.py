@@ -67,6 +67,7 @@ def test_a_step_runs_packed_when_its_waste_costs_less_than_the_calls_it_saves() 
         return list(range(streams + 1)), [i * keys for i in range(streams + 1)]
 
     assert _packed_is_cheaper(*decoding(32, 100), width)  # many short streams: one call
+    assert not _packed_is_cheaper(*decoding(32, 100), 640)  # unless each score costs more (wider)
     assert not _packed_is_cheaper(*decoding(16, 1300), width)  # long ones: each its own keys
     turns = [0, 25, 50, 75, 100], [0, 1325, 2650, 3975, 5300]  # 4 turns on long conversations
     assert not _packed_is_cheaper(*turns, width)
