@@ -24,6 +24,7 @@ attention sinks or soft caps keep the library's attention.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Literal
 
@@ -73,9 +74,8 @@ def varlen_attention(
         return out.unsqueeze(0), None
     gqa = query.shape[1] != key.shape[1]
     q_bounds, k_bounds = cu_q.tolist(), cu_k.tolist()
-    if _packed_is_cheaper(q_bounds, k_bounds, query.shape[1] * query.shape[-1]):
-        return _packed(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa), None
-    return _per_request(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa), None
+    packed = _packed_is_cheaper(q_bounds, k_bounds, query.shape[1] * query.shape[-1])
+    return _sdpa_varlen(query, key, value, q_bounds, k_bounds, scaling, dropout, gqa, packed), None
 
 
 # A kernel call costs the CPU about as much as this many multiply-adds of attention. Measured in the
@@ -97,51 +97,19 @@ def _packed_is_cheaper(cu_q: list[int], cu_k: list[int], width: int) -> bool:
     return wasted * width <= (n - 1) * CALL_COST_MACS
 
 
-# The last step's block-diagonal mask: every layer of a step has the same one. One tuple, replaced
-# whole, so that engines in other threads (tests run several) never see half of an update.
-_last_mask: tuple[tuple[int, ...], torch.Tensor | None] = ((), None)
-
-
-def _step_mask(cu_q: list[int], cu_k: list[int], device: torch.device) -> torch.Tensor:
+@functools.lru_cache(maxsize=4)  # every layer of a step has the same; tests run several engines
+def _step_mask(cu_q: tuple[int, ...], cu_k: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """[q_total, k_total], True where a query may see a key: its own request's keys, up to itself."""
-    key = (*cu_q, -1, *cu_k)
-    cached_key, cached = _last_mask
-    if cached_key == key and cached is not None and cached.device == device:
-        return cached
     mask = torch.zeros(cu_q[-1], cu_k[-1], dtype=torch.bool, device=device)
     for i in range(len(cu_q) - 1):
         q_len, k_len = cu_q[i + 1] - cu_q[i], cu_k[i + 1] - cu_k[i]
-        block = mask[cu_q[i] : cu_q[i + 1], cu_k[i] : cu_k[i + 1]]
-        block.fill_(True)
-        block.tril_(k_len - q_len)
-    globals()["_last_mask"] = (key, mask)
+        mask[cu_q[i] : cu_q[i + 1], cu_k[i] : cu_k[i + 1]] = _tail_causal(q_len, k_len, device)
     return mask
 
 
-def _packed(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    cu_q: list[int],
-    cu_k: list[int],
-    scaling: float | None,
-    dropout: float,
-    gqa: bool,
-) -> torch.Tensor:
-    """One ``scaled_dot_product_attention`` over the whole step, with the block-diagonal mask;
-    [1, q_total, heads, head_dim]."""
-    q_total, k_total = cu_q[-1], cu_k[-1]
-    out = query.new_zeros(query.shape)
-    out[:, :, :q_total] = F.scaled_dot_product_attention(
-        query[:, :, :q_total],
-        key[:, :, :k_total],
-        value[:, :, :k_total],
-        attn_mask=_step_mask(cu_q, cu_k, query.device),
-        dropout_p=dropout,
-        scale=scaling,
-        enable_gqa=gqa,
-    )
-    return out.transpose(1, 2).contiguous()
+def _tail_causal(q_len: int, k_len: int, device: torch.device) -> torch.Tensor:
+    """[q_len, k_len]: the new tokens are the last q_len of the request's keys; each sees up to itself."""
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(k_len - q_len)
 
 
 def _flash_varlen(
@@ -173,7 +141,7 @@ def _flash_varlen(
     return out
 
 
-def _per_request(
+def _sdpa_varlen(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
@@ -182,29 +150,47 @@ def _per_request(
     scaling: float | None,
     dropout: float,
     gqa: bool,
+    packed: bool,
 ) -> torch.Tensor:
-    """One ``scaled_dot_product_attention`` per request; [1, q_total, heads, head_dim]."""
+    """``scaled_dot_product_attention`` once per request, or ``packed``: once over the whole step with
+    the block-diagonal mask; [1, q_total, heads, head_dim]."""
+    calls = (
+        [(slice(0, cu_q[-1]), slice(0, cu_k[-1]), _step_mask(tuple(cu_q), tuple(cu_k), query.device), False)]
+        if packed
+        else _request_calls(cu_q, cu_k, query.device)
+    )
     out = query.new_zeros(query.shape)
-    for i in range(len(cu_q) - 1):
-        q0, q1, k0, k1 = cu_q[i], cu_q[i + 1], cu_k[i], cu_k[i + 1]
-        q_len, k_len = q1 - q0, k1 - k0
-        if q_len == 0:
-            continue  # a padding slot
-        mask = None
-        if 1 < q_len < k_len:
-            # the new tokens are the last q_len of the request's keys; each sees up to itself
-            mask = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril(k_len - q_len)
-        out[:, :, q0:q1] = F.scaled_dot_product_attention(
-            query[:, :, q0:q1],
-            key[:, :, k0:k1],
-            value[:, :, k0:k1],
+    for queries, keys, mask, causal in calls:
+        out[:, :, queries] = F.scaled_dot_product_attention(
+            query[:, :, queries],
+            key[:, :, keys],
+            value[:, :, keys],
             attn_mask=mask,
             dropout_p=dropout,
-            is_causal=q_len == k_len > 1,  # a whole prompt: the kernel skips the masked half itself
+            is_causal=causal,
             scale=scaling,
             enable_gqa=gqa,
         )
     return out.transpose(1, 2).contiguous()
+
+
+def _request_calls(
+    cu_q: list[int], cu_k: list[int], device: torch.device
+) -> list[tuple[slice, slice, torch.Tensor | None, bool]]:
+    """(queries, keys, mask, causal) of one call per request."""
+    calls = []
+    for i in range(len(cu_q) - 1):
+        q_len, k_len = cu_q[i + 1] - cu_q[i], cu_k[i + 1] - cu_k[i]
+        if q_len == 0:
+            continue  # a padding slot
+        # one new token sees every key; a whole prompt takes the kernel's own causal path
+        mask = _tail_causal(q_len, k_len, device) if 1 < q_len < k_len else None
+        calls.append((slice(cu_q[i], cu_q[i + 1]), slice(cu_k[i], cu_k[i + 1]), mask, q_len == k_len > 1))
+    return calls
+
+
+_per_request = functools.partial(_sdpa_varlen, packed=False)
+_packed = functools.partial(_sdpa_varlen, packed=True)
 
 
 def supports_varlen(model: Any) -> bool:
