@@ -20,13 +20,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-import uuid
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BENCH))
 
+import harness_path  # noqa: E402, F401
 from serving_bench import RANDOM_MODELS, SERVICE, random_model  # noqa: E402
+
+from harness.engines import (  # noqa: E402
+    block_diagonal_attention,
+    multiturn_conversations,
+    staggered_replies,
+    step_bounds,
+)
 
 sys.path.insert(0, str(SERVICE))
 
@@ -37,29 +44,15 @@ STEP = [(7, 7), (1, 40), (1, 300), (12, 45), (1, 1), (64, 1100)]
 def kernel_check(device: str, dtype: object) -> tuple[float, float]:
     import torch
     from app.engine.attention import _flash_varlen, _per_request
-    from torch.nn import functional as F
-    from transformers.generation.continuous_batching.utils import build_attention_mask
 
     torch.manual_seed(0)
     heads, kv_heads, dim = 14, 2, 64
-    cu_q, cu_k = [0], [0]
-    for q_len, k_len in STEP:
-        cu_q.append(cu_q[-1] + q_len)
-        cu_k.append(cu_k[-1] + k_len)
+    cu_q, cu_k = step_bounds(STEP)
     q = torch.randn(1, heads, cu_q[-1], dim, device=device)
     k, v = torch.randn(2, 1, kv_heads, cu_k[-1], dim, device=device).unbind(0)
-    mask = torch.full((1, 1, cu_q[-1], cu_k[-1]), torch.finfo(torch.float32).min, device=device)
-    build_attention_mask(mask, cu_q, cu_k)
-    rep = heads // kv_heads
-
-    def library(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        m = mask.to(q.dtype)
-        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=m).transpose(1, 2).float()
-
-    reference = library(q, k, v)
+    reference = block_diagonal_attention(q, k, v, cu_q, cu_k)
     h = [x.to(dtype) for x in (q, k, v)]  # type: ignore[arg-type]
-    library_half = library(*h)
+    library_half = block_diagonal_attention(*h, cu_q, cu_k).float()
     if device == "cuda":
         ours = _flash_varlen(
             h[0][0].transpose(0, 1),
@@ -76,32 +69,6 @@ def kernel_check(device: str, dtype: object) -> tuple[float, float]:
     return (ours.float() - reference).abs().max().item(), (library_half - reference).abs().max().item()
 
 
-async def replies(engine: object, conversations: list[list[dict[str, str]]]) -> list[list[int]]:
-    from app.engine import SamplingParams
-
-    async def one(i: int, messages: list[dict[str, str]]) -> list[int]:
-        await asyncio.sleep(0.02 * i)
-        out: list[int] = []
-        ids = engine.encode_chat(messages)  # type: ignore[attr-defined]
-        async for step in engine.generate(f"check-{uuid.uuid4().hex}", ids, SamplingParams(48)):  # type: ignore[attr-defined]
-            out += step.token_ids
-        return out
-
-    return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(conversations))))
-
-
-def conversations() -> list[list[dict[str, str]]]:
-    system = f"[{uuid.uuid4().hex}] 你是一个乐于助人的助手,回答要简短、礼貌。" * 30
-    asks = ["你好", "介绍一下长城", "What is a large language model?", "讲个笑话", "你是谁", "谢谢"]
-    out = []
-    for n in range(1, len(asks) + 1):
-        messages = [{"role": "system", "content": system}]
-        for ask in asks[:n]:
-            messages += [{"role": "user", "content": ask}, {"role": "assistant", "content": "好的。"}]
-        out.append(messages[:-1])
-    return out
-
-
 def agreement(a: list[int], b: list[int]) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
@@ -111,7 +78,7 @@ def agreement(a: list[int], b: list[int]) -> int:
 
 def main() -> int:
     import torch
-    from app.engine import load_engine
+    from app.engine import SamplingParams, load_engine
 
     device = sys.argv[1] if len(sys.argv) > 1 else "cuda"
     model_dir = sys.argv[2] if len(sys.argv) > 2 else str(SERVICE / ".cache" / "demo-model")
@@ -127,9 +94,10 @@ def main() -> int:
         for e in engines.values():
             e.start()
         print("attention:", {a: e.attention for a, e in engines.items()})
-        batch = conversations()
+        batch = multiturn_conversations(turns=6, system_repeat=30)
+        params = SamplingParams(48)
         for attempt in ("fresh", "cached"):
-            got = {a: asyncio.run(replies(e, batch)) for a, e in engines.items()}
+            got = {a: asyncio.run(staggered_replies(e, batch, params, 0.02)) for a, e in engines.items()}
             same = [agreement(x, y) for x, y in zip(got["varlen"], got["library"], strict=True)]
             lengths = [len(x) for x in got["varlen"]]
             print(f"engines ({attempt} prefixes): greedy tokens agreed {same} of {lengths}")

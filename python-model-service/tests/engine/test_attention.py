@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
-from torch.nn import functional as F
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-from transformers.generation.continuous_batching.utils import build_attention_mask
 
 from app.engine import Engine, SamplingParams, load_engine
 from app.engine.attention import (
@@ -26,6 +23,7 @@ from app.engine.attention import (
     supports_varlen,
 )
 from app.engine.continuous import ContinuousBatchingEngine
+from harness.engines import block_diagonal_attention, multiturn_conversations, staggered_replies, step_bounds
 from tests.conftest import LiveServer, start_server
 
 # (new tokens, keys) of each request in one step: a fresh prompt, decodes, a turn on a cached prefix
@@ -36,11 +34,8 @@ def library_reference(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: list[int], cu_k: list[int]
 ) -> torch.Tensor:
     """transformers' own way: one attention over the whole pack, with its block-diagonal mask."""
-    mask = torch.full((1, 1, cu_q[-1], cu_k[-1]), torch.finfo(torch.float32).min)  # as the library resets it
-    build_attention_mask(mask, cu_q, cu_k)
-    groups = q.shape[1] // k.shape[1]
-    k, v = (x.repeat_interleave(groups, dim=1) for x in (k, v))
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)
+    result: torch.Tensor = block_diagonal_attention(q, k, v, cu_q, cu_k)
+    return result
 
 
 @pytest.mark.parametrize("heads,kv_heads", [(4, 4), (4, 2), (8, 1)])
@@ -49,10 +44,7 @@ def test_varlen_attention_equals_the_librarys_block_diagonal_attention(
     path: Callable[..., torch.Tensor], heads: int, kv_heads: int
 ) -> None:
     torch.manual_seed(0)
-    cu_q, cu_k = [0], [0]
-    for q_len, k_len in STEP:
-        cu_q.append(cu_q[-1] + q_len)
-        cu_k.append(cu_k[-1] + k_len)
+    cu_q, cu_k = step_bounds(STEP)
     q = torch.randn(1, heads, cu_q[-1], 32)
     k, v = torch.randn(2, 1, kv_heads, cu_k[-1], 32).unbind(0)
     ours = path(q, k, v, cu_q, cu_k, None, 0.0, heads != kv_heads)
@@ -131,29 +123,11 @@ def library_engine(demo_model_dir: Path) -> Iterator[Engine]:
 def conversations() -> list[list[dict[str, str]]]:
     """Conversations that share a long system prompt, at different turns, so that one step mixes
     prefills on a cached prefix, fresh prefills and decodes."""
-    system = f"[{uuid.uuid4().hex}] 你是一个乐于助人的助手,回答要简短、礼貌。" * 12
-    asks = ["你好", "介绍一下长城", "What is a large language model?", "讲个笑话"]
-    out = []
-    for n in range(1, len(asks) + 1):
-        messages = [{"role": "system", "content": system}]
-        for ask in asks[:n]:
-            messages += [{"role": "user", "content": ask}, {"role": "assistant", "content": "好的。"}]
-        out.append(messages[:-1])
-    return out
+    return multiturn_conversations(turns=4, system_repeat=12)
 
 
 async def replies(engine: Engine, batch: list[list[dict[str, str]]]) -> list[list[int]]:
-    async def one(i: int, messages: list[dict[str, str]]) -> list[int]:
-        await asyncio.sleep(0.01 * i)  # staggered: later prompts join while earlier ones decode
-        tokens: list[int] = []
-        rid = f"attn-{uuid.uuid4().hex}"
-        async for step in engine.generate(
-            rid, engine.encode_chat(messages), SamplingParams(24, ignore_eos=True)
-        ):
-            tokens += step.token_ids
-        return tokens
-
-    return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(batch))))
+    return await staggered_replies(engine, batch, SamplingParams(24, ignore_eos=True), stagger_s=0.01)
 
 
 def test_varlen_and_library_attention_give_the_same_greedy_replies(
