@@ -173,9 +173,8 @@ class Systems:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.wanted = wanted
         self.place = place or Placement()
-        self.ours_env = dict(
-            ours_env or {}
-        )  # more settings of our service (the launcher drops inherited MODEL_*)
+        # more settings of our service (the launcher drops inherited MODEL_* variables)
+        self.ours_env = dict(ours_env or {})
         self.stack = ExitStack()
         self.http: dict[str, tuple[str, str, str | None]] = {}  # system -> (url, model name, token)
         self.engine: Any = None

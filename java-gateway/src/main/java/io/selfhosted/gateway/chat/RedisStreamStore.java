@@ -17,12 +17,8 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import io.selfhosted.gateway.system.DaemonThreads;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -242,7 +238,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
    * gets it once through EVAL, which also caches it there.
    */
   private <T> T evalScript(String script, ScriptOutputType type, String[] keys, String... args) {
-    String sha = SCRIPT_SHAS.computeIfAbsent(script, RedisStreamStore::sha1);
+    String sha = SCRIPT_SHAS.computeIfAbsent(script, redis::digest); // computed here, not in Redis
     try {
       return redis.evalsha(sha, type, keys, args);
     } catch (RedisCommandExecutionException e) {
@@ -250,16 +246,6 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
         throw e;
       }
       return redis.eval(script, type, keys, args);
-    }
-  }
-
-  private static String sha1(String script) {
-    try {
-      return HexFormat.of()
-          .formatHex(
-              MessageDigest.getInstance("SHA-1").digest(script.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-1 is part of every JVM", e);
     }
   }
 
