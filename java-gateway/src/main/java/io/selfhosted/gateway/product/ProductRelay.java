@@ -14,7 +14,6 @@ import io.selfhosted.gateway.pipeline.Outcome;
 import io.selfhosted.gateway.pipeline.StreamPipeline;
 import io.selfhosted.gateway.sse.Heartbeats;
 import io.selfhosted.gateway.sse.SseConnection;
-import io.selfhosted.gateway.stream.GenerationLeases;
 import io.selfhosted.gateway.stream.ResumableStream;
 import io.selfhosted.gateway.stream.StreamStore;
 import io.selfhosted.gateway.stream.StreamWriter;
@@ -44,7 +43,7 @@ public class ProductRelay {
 
   private final StreamPipeline pipeline;
   private final StreamStore streams;
-  private final GenerationLeases leases;
+  private final OwnerLeases leases;
   private final ConversationRepository conversations;
   private final ChatRequests requests;
   private final Heartbeats heartbeats;
@@ -53,7 +52,7 @@ public class ProductRelay {
   ProductRelay(
       StreamPipeline pipeline,
       StreamStore streams,
-      GenerationLeases leases,
+      OwnerLeases leases,
       ConversationRepository conversations,
       ChatRequests requests,
       Heartbeats heartbeats,

@@ -69,6 +69,10 @@ public final class LocalStreamStore implements StreamStore, AutoCloseable {
   @Override
   public void onOrphan(Consumer<String> handler) {}
 
+  /** Nothing to renew: no other replica reads these streams. */
+  @Override
+  public void renewLeases() {}
+
   @Override
   public String kind() {
     return "memory";

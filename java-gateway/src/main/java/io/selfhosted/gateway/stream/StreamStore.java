@@ -33,6 +33,13 @@ public interface StreamStore {
    */
   Optional<String> interrupt(String messageId);
 
+  /**
+   * Renews this gateway's lease on the streams it writes, where other replicas look for it, and
+   * picks up what happened to them meanwhile (a cancel asked elsewhere, a stream another replica
+   * ended). Called by the one lease timer, {@link io.selfhosted.gateway.product.OwnerLeases}.
+   */
+  void renewLeases();
+
   /** Installs what runs when a reader here finds a live stream whose owner's lease ran out. */
   void onOrphan(Consumer<String> handler);
 

@@ -1,9 +1,7 @@
 package io.selfhosted.gateway.stream;
 
-import io.selfhosted.gateway.product.ConversationRepository;
 import io.selfhosted.gateway.ratelimit.LimitProperties;
 import io.selfhosted.gateway.stream.redis.RedisStreamStore;
-import java.time.Clock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.Bean;
@@ -30,18 +28,5 @@ public class StreamStoreConfig {
     }
     log.info("resumable streams are shared through Redis; this gateway is {}", instance.id());
     return new RedisStreamStore(url.trim(), instance.id(), properties);
-  }
-
-  @Bean
-  GenerationLeases generationLeases(
-      ConversationRepository conversations,
-      StreamStore streams,
-      StreamProperties properties,
-      GatewayInstance instance) {
-    if (instance.fixed()) {
-      GenerationLeases.failLeftovers(conversations, instance.id());
-    }
-    return new GenerationLeases(
-        conversations, streams, instance.id(), properties, Clock.systemUTC());
   }
 }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.selfhosted.gateway.product.ConversationRepository.Conversation;
 import io.selfhosted.gateway.product.ConversationRepository.Message;
-import io.selfhosted.gateway.stream.GenerationLeases;
 import io.selfhosted.gateway.stream.LocalStreamStore;
 import io.selfhosted.gateway.stream.StreamProperties;
 import java.time.Clock;
@@ -196,8 +195,8 @@ abstract class ConversationRepositoryContract {
             "",
             100_000);
     LocalStreamStore streams = new LocalStreamStore(properties);
-    GenerationLeases alive = new GenerationLeases(repository, streams, "gw-a", properties, clock);
-    GenerationLeases dying = new GenerationLeases(repository, streams, "gw-b", properties, clock);
+    OwnerLeases alive = new OwnerLeases(repository, streams, "gw-a", properties, clock);
+    OwnerLeases dying = new OwnerLeases(repository, streams, "gw-b", properties, clock);
     try {
       String conversation = repository.createConversation(OWNER, null).id();
       Message a =

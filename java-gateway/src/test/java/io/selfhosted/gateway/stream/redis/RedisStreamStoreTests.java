@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.lettuce.core.RedisClient;
 import io.selfhosted.gateway.product.ConversationRepository;
+import io.selfhosted.gateway.product.OwnerLeases;
 import io.selfhosted.gateway.sse.EventSink;
-import io.selfhosted.gateway.stream.GenerationLeases;
 import io.selfhosted.gateway.stream.ResumableStream;
 import io.selfhosted.gateway.stream.StreamProperties;
 import io.selfhosted.gateway.stream.StreamWriter;
@@ -22,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.sql.DataSource;
@@ -45,6 +46,7 @@ class RedisStreamStoreTests {
 
   private static final String URL = System.getenv("GATEWAY_TEST_REDIS_URL");
   private final List<RedisStreamStore> stores = new ArrayList<>();
+  private final ScheduledExecutorService renewals = Executors.newSingleThreadScheduledExecutor();
 
   /** A client connection: records frames; {@link #cut} drops it like a closed socket. */
   static final class Client implements EventSink {
@@ -101,6 +103,19 @@ class RedisStreamStoreTests {
             new StreamProperties(
                 Duration.ofMillis(400), grace, Duration.ofMinutes(1), lease, renew, "", 100_000));
     stores.add(store);
+    // What the gateway's one lease timer (OwnerLeases) does for its store.
+    long every = renew.toMillis();
+    renewals.scheduleWithFixedDelay(
+        () -> {
+          try {
+            store.renewLeases();
+          } catch (RuntimeException closedLikeAKilledGateway) {
+            // a closed store renews nothing, as a killed gateway would not
+          }
+        },
+        every,
+        every,
+        TimeUnit.MILLISECONDS);
     return store;
   }
 
@@ -110,6 +125,7 @@ class RedisStreamStoreTests {
 
   @AfterEach
   void closeStores() {
+    renewals.shutdownNow();
     stores.forEach(RedisStreamStore::close);
   }
 
@@ -362,10 +378,9 @@ class RedisStreamStoreTests {
             100_000);
     RedisStreamStore dyingStore = gateway("a", Duration.ofSeconds(30), lease, renew);
     RedisStreamStore survivingStore = gateway("b", Duration.ofSeconds(30), lease, renew);
-    GenerationLeases dying =
-        new GenerationLeases(repository, dyingStore, "a", properties, Clock.systemUTC());
-    GenerationLeases surviving =
-        new GenerationLeases(repository, survivingStore, "b", properties, Clock.systemUTC());
+    OwnerLeases dying = new OwnerLeases(repository, dyingStore, "a", properties, Clock.systemUTC());
+    OwnerLeases surviving =
+        new OwnerLeases(repository, survivingStore, "b", properties, Clock.systemUTC());
     try {
       String conversation = repository.createConversation("k1", null).id();
       var answer = repository.insertStreamingAnswer(conversation, "m", "a", dying.firstLeaseEnd());

@@ -1,7 +1,9 @@
-package io.selfhosted.gateway.stream;
+package io.selfhosted.gateway.product;
 
 import io.lettuce.core.RedisException;
-import io.selfhosted.gateway.product.ConversationRepository;
+import io.selfhosted.gateway.stream.GatewayInstance;
+import io.selfhosted.gateway.stream.StreamProperties;
+import io.selfhosted.gateway.stream.StreamStore;
 import io.selfhosted.gateway.system.DaemonThreads;
 import java.time.Clock;
 import java.time.Duration;
@@ -16,20 +18,24 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.DisposableBean;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.dao.DataAccessException;
+import org.springframework.stereotype.Component;
 
 /**
- * This gateway's leases on the answers it generates, in the database: each streaming answer names
- * its gateway instance and a lease end, which the owner renews for all its live answers in one
- * statement every renew interval. Every replica sweeps answers whose lease ran out (their gateway
- * died): it ends their stream with an interruption error (when streams are shared) and marks them
- * failed, each step conditional, so replicas racing for the same answer do it once. This replaces
- * failing every streaming answer at start-up, which broke the live answers of other gateways
- * sharing the database.
+ * Which gateway owns a generation: one lease per answer, renewed by one timer. Each streaming
+ * answer names its gateway instance and a lease end in the database, which the owner renews for all
+ * its live answers in one statement every renew interval; in the same round the stream store renews
+ * the same lease where readers on other replicas look for it (Redis, when streams are shared).
+ * Every replica sweeps answers whose lease ran out (their gateway died): it ends their stream with
+ * an interruption error (when streams are shared) and marks them failed, each step conditional, so
+ * replicas racing for the same answer do it once. This replaces failing every streaming answer at
+ * start-up, which broke the live answers of other gateways sharing the database.
  */
-public final class GenerationLeases implements DisposableBean {
+@Component
+public class OwnerLeases implements DisposableBean {
 
-  private static final Logger log = LoggerFactory.getLogger(GenerationLeases.class);
+  private static final Logger log = LoggerFactory.getLogger(OwnerLeases.class);
   private static final int SWEEP_BATCH = 100;
 
   private final ConversationRepository conversations;
@@ -40,7 +46,20 @@ public final class GenerationLeases implements DisposableBean {
   private final Set<String> live = ConcurrentHashMap.newKeySet();
   private final ScheduledExecutorService timer;
 
-  public GenerationLeases(
+  @Autowired
+  OwnerLeases(
+      ConversationRepository conversations,
+      StreamStore streams,
+      StreamProperties properties,
+      GatewayInstance instance) {
+    this(conversations, streams, instance.id(), properties, Clock.systemUTC());
+    if (instance.fixed()) {
+      failLeftovers(conversations, instance.id());
+    }
+  }
+
+  /** Leases of the instance {@code instance} on the given clock. */
+  public OwnerLeases(
       ConversationRepository conversations,
       StreamStore streams,
       String instance,
@@ -52,8 +71,7 @@ public final class GenerationLeases implements DisposableBean {
     this.instance = instance;
     this.leaseDuration = properties.leaseDuration();
     streams.onOrphan(this::interrupt);
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("generation-leases"));
+    this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("owner-leases"));
     long renew = Math.max(10, properties.leaseRenewInterval().toMillis());
     timer.scheduleWithFixedDelay(this::renewAndSweep, renew, renew, TimeUnit.MILLISECONDS);
   }
@@ -99,6 +117,7 @@ public final class GenerationLeases implements DisposableBean {
   public void renewAndSweep() {
     try {
       conversations.renewLeases(instance, List.copyOf(live), clock.instant().plus(leaseDuration));
+      streams.renewLeases();
       List<String> expired = conversations.expiredAnswers(clock.instant(), SWEEP_BATCH);
       for (String messageId : expired) {
         interrupt(messageId);
@@ -114,7 +133,7 @@ public final class GenerationLeases implements DisposableBean {
    * At start-up with a fixed instance id, before this run generates anything: the answers an
    * earlier run of the same id left streaming are over.
    */
-  static void failLeftovers(ConversationRepository conversations, String instance) {
+  private static void failLeftovers(ConversationRepository conversations, String instance) {
     int count = conversations.failAnswersOf(instance);
     if (count > 0) {
       log.warn("{} answers were interrupted by a restart and are now marked failed", count);
