@@ -3,14 +3,12 @@ package io.selfhosted.gateway.auth;
 import io.selfhosted.gateway.pipeline.Exchange;
 import io.selfhosted.gateway.pipeline.Stage;
 import io.selfhosted.gateway.system.ApiException;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
 /** Admission: a key limited to some models gets 403 for any other. */
 @Component
-@Order(0)
-class ModelAccess implements Stage {
+public class ModelAccess implements Stage {
 
   @Override
   public void admit(Exchange exchange) {

@@ -7,7 +7,6 @@ import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.LoadMonitor;
 import io.selfhosted.gateway.upstream.SheddingProperties;
 import java.util.OptionalDouble;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -17,8 +16,7 @@ import org.springframework.stereotype.Component;
  * instead of queueing work that would time out.
  */
 @Component
-@Order(250)
-class LoadShedding implements Stage {
+public class LoadShedding implements Stage {
 
   private final LoadMonitor monitor;
   private final SheddingProperties properties;

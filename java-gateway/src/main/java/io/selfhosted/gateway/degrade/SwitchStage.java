@@ -9,7 +9,6 @@ import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.ChatCall;
 import java.util.Map;
 import java.util.Optional;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -19,8 +18,7 @@ import org.springframework.stereotype.Component;
  * the call, streaming off asks the upstream for a whole reply. Each marks the exchange degraded.
  */
 @Component
-@Order(10)
-class SwitchStage implements Stage {
+public class SwitchStage implements Stage {
 
   private final Switches switches;
   private final SwitchProperties properties;
@@ -81,8 +79,7 @@ class SwitchStage implements Stage {
             exchange, "switch", "max_tokens_capped", call.maxTokens() + " -> " + cap.get().value());
       }
     }
-    if (!"openai".equals(exchange.surface())
-        && switches.active(SwitchKind.STREAMING_OFF, null).isPresent()) {
+    if (exchange.clientStreams() && switches.active(SwitchKind.STREAMING_OFF, null).isPresent()) {
       exchange.wholeReply(true);
       exchange.degrade("streaming_off");
       degradations.record(exchange, "switch", "streaming_off", null);

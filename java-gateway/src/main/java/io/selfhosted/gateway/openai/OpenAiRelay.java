@@ -51,6 +51,7 @@ public class OpenAiRelay {
         caller,
         completion.profile().name(),
         completion.stream() ? "openai_stream" : "openai",
+        completion.stream(),
         completion.call(),
         RequestIdFilter.startNanos(request));
   }

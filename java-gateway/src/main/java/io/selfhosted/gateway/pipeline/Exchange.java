@@ -20,6 +20,7 @@ public final class Exchange {
   private final Caller caller;
   private final String model;
   private final String surface;
+  private final boolean clientStreams;
   private final long startNanos;
   private final Map<String, String> headers = new LinkedHashMap<>();
   private final Map<Object, Object> attributes = new ConcurrentHashMap<>();
@@ -34,13 +35,22 @@ public final class Exchange {
   /**
    * @param model the client-facing model name
    * @param surface which API it came through, for metrics and logs only
+   * @param clientStreams whether the client reads the reply as it is generated (a stream), rather
+   *     than as one whole reply
    */
   public Exchange(
-      String requestId, Caller caller, String model, String surface, ChatCall call, long start) {
+      String requestId,
+      Caller caller,
+      String model,
+      String surface,
+      boolean clientStreams,
+      ChatCall call,
+      long start) {
     this.requestId = requestId;
     this.caller = caller;
     this.model = model;
     this.surface = surface;
+    this.clientStreams = clientStreams;
     this.call = call;
     this.startNanos = start;
   }
@@ -59,6 +69,11 @@ public final class Exchange {
 
   public String surface() {
     return surface;
+  }
+
+  /** Whether the client reads the reply as a stream; switching streaming off then changes it. */
+  public boolean clientStreams() {
+    return clientStreams;
   }
 
   public ChatCall call() {

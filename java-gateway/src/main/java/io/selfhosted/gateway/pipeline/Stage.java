@@ -5,7 +5,8 @@ import org.springframework.lang.Nullable;
 
 /**
  * One feature of the stream lifecycle (limits, quotas, switches, content checks, usage, ...).
- * Stages run in their {@code @Order}; none knows which API the exchange came through.
+ * Stages run in the order that {@link Stages} declares; none knows which API the exchange came
+ * through.
  */
 public interface Stage {
 

@@ -36,12 +36,12 @@ public class StreamPipeline {
   private final DegradationLog degradations;
 
   public StreamPipeline(
-      List<Stage> stages,
+      Stages stages,
       UpstreamStreams upstream,
       StreamMetrics metrics,
       Fallbacks fallbacks,
       DegradationLog degradations) {
-    this.stages = List.copyOf(stages);
+    this.stages = stages.inOrder();
     this.upstream = upstream;
     this.metrics = metrics;
     this.fallbacks = fallbacks;

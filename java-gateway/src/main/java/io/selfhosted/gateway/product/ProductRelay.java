@@ -130,6 +130,7 @@ public class ProductRelay {
             caller,
             model,
             "product",
+            true,
             requests.productCall(query.profile(), history, query.query()),
             RequestIdFilter.startNanos(request));
     StreamPipeline.Run run = pipeline.admit(exchange);

@@ -10,7 +10,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -20,8 +19,7 @@ import org.springframework.stereotype.Component;
  * model service that cannot keep up.
  */
 @Component
-@Order(300)
-class ModelCapacity implements Stage {
+public class ModelCapacity implements Stage {
 
   private final LimitProperties properties;
   private final Map<String, Semaphore> slots = new ConcurrentHashMap<>();

@@ -16,7 +16,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -28,8 +27,7 @@ import org.springframework.stereotype.Component;
  * x-ratelimit-*} headers; a refusal is 429 with {@code Retry-After}.
  */
 @Component
-@Order(100)
-class RateLimits implements Stage {
+public class RateLimits implements Stage {
 
   private static final Logger log = LoggerFactory.getLogger(RateLimits.class);
   private static final Duration MINUTE = Duration.ofMinutes(1);

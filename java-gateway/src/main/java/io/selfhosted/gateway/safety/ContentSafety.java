@@ -8,7 +8,6 @@ import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.ChatCall;
 import io.selfhosted.gateway.upstream.Chunk;
 import java.util.stream.Collectors;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
@@ -21,8 +20,7 @@ import org.springframework.stereotype.Component;
  * finish_reason {@code content_filter}, the offending text never relayed.
  */
 @Component
-@Order(50)
-class ContentSafety implements Stage {
+public class ContentSafety implements Stage {
 
   private static final Object SCANNER = new Object();
 

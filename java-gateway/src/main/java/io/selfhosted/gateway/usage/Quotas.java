@@ -13,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -23,8 +22,7 @@ import org.springframework.stereotype.Component;
  * is read from the usage records, plus what this gateway recorded but has not written yet.
  */
 @Component
-@Order(200)
-class Quotas implements Stage {
+public class Quotas implements Stage {
 
   private final UsageRepository repository;
   private final UsageRecorder recorder;

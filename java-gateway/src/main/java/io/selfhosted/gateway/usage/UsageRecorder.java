@@ -19,7 +19,6 @@ import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.DisposableBean;
-import org.springframework.core.annotation.Order;
 import org.springframework.dao.DataAccessException;
 import org.springframework.stereotype.Component;
 
@@ -29,7 +28,6 @@ import org.springframework.stereotype.Component;
  * failed write is retried; records still queued at shutdown are written before the gateway exits.
  */
 @Component
-@Order(1000)
 public class UsageRecorder implements Stage, DisposableBean {
 
   private static final Logger log = LoggerFactory.getLogger(UsageRecorder.class);

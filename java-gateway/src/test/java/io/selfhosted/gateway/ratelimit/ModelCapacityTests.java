@@ -30,6 +30,7 @@ class ModelCapacityTests {
         CALLER,
         model,
         "test",
+        true,
         new ChatCall(model, List.of(), 1, 0, 1, List.of(), null, null),
         System.nanoTime());
   }

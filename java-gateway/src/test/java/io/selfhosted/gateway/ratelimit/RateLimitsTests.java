@@ -28,6 +28,7 @@ class RateLimitsTests {
         new Caller("k", "k", Caller.Role.USER, Set.of(), limits),
         "demo-model",
         "test",
+        true,
         new ChatCall(
             "demo-model",
             List.of(new ChatCall.Message("user", "hi")),
