@@ -1,0 +1,2 @@
+/** Token accounting: one usage record per generation, quotas, and the usage API. */
+package io.selfhosted.gateway.usage;
