@@ -12,7 +12,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -78,7 +77,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
             "admin (ADMIN_API_KEY)",
             Caller.Role.ADMIN,
             visiblePrefix(admin),
-            Set.of(),
+            AllowedModels.ALL,
             KeyLimits.NONE,
             null,
             clock.instant(),
@@ -90,7 +89,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   public Issued create(
       String name,
       Caller.Role role,
-      Set<String> models,
+      AllowedModels models,
       KeyLimits limits,
       @Nullable Instant expiresAt) {
     String secret = newSecret();

@@ -160,6 +160,58 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void anEmptyModelsListBlocksAKeyAndNullGivesItEveryModelAgain() throws Exception {
+    Key open = createKey("{\"name\":\"open\"}");
+    assertThat(body(get("/admin/keys/" + open.id())).get("models").isNull())
+        .as("no list: every model, shown as null")
+        .isTrue();
+    assertThat(body(getAs(open.secret(), "/v1/models")).get("data")).hasSize(2);
+
+    JsonNode emptied = body(patch("/admin/keys/" + open.id(), "{\"models\":[]}"));
+    assertThat(emptied.get("models").isArray()).isTrue();
+    assertThat(emptied.get("models")).isEmpty();
+    assertBlocked(open.secret());
+
+    JsonNode restored = body(patch("/admin/keys/" + open.id(), "{\"models\":null}"));
+    assertThat(restored.get("models").isNull()).isTrue();
+    try (Response ok = postAs(open.secret(), "/v1/chat/completions", CHAT)) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+    assertThat(body(getAs(open.secret(), "/v1/models")).get("data")).hasSize(2);
+    assertThat(body(getAs(open.secret(), "/api/session")).get("models").isNull()).isTrue();
+
+    JsonNode created = body(post("/admin/keys", "{\"name\":\"blocked\",\"models\":[]}"));
+    String blocked = created.get("key").asText();
+    assertThat(created.get("models")).isEmpty();
+    assertBlocked(blocked);
+    JsonNode listed =
+        body(get("/admin/keys")).get("data").findParents("id").stream()
+            .filter(k -> k.get("id").asText().equals(created.get("id").asText()))
+            .findFirst()
+            .orElseThrow();
+    assertThat(listed.get("models").isArray()).as("[] listed apart from null").isTrue();
+    assertThat(listed.get("models")).isEmpty();
+    assertThat(UPSTREAM.chatRequests()).as("only the unblocked call went upstream").hasSize(1);
+  }
+
+  /** A key that may use no model: it lists none and is refused each one, on every API. */
+  private void assertBlocked(String secret) throws Exception {
+    assertThat(body(getAs(secret, "/v1/models")).get("data")).isEmpty();
+    assertThat(body(getAs(secret, "/api/session")).get("models")).isEmpty();
+    for (String model : List.of("demo-model", "second-model")) {
+      try (Response refused =
+          postAs(secret, "/v1/chat/completions", CHAT.replace("demo-model", model))) {
+        assertThat(refused.code()).as(model).isEqualTo(403);
+        assertThat(body(refused).at("/error/code").asText()).isEqualTo("model_not_allowed");
+      }
+    }
+    try (Response refused =
+        postAs(secret, "/api/chat/messages", "{\"model\":\"demo-model\",\"query\":\"hi\"}")) {
+      assertThat(refused.code()).as("the product API too").isEqualTo(403);
+    }
+  }
+
+  @Test
   void keysNeverAppearInLogsNorInClearInTheDatabase(CapturedOutput output) throws Exception {
     Key key = createKey("{\"name\":\"secretive\"}");
     try (Response ok = postAs(key.secret(), "/v1/chat/completions", CHAT)) {
