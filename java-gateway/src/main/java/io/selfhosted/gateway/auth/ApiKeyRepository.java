@@ -76,7 +76,11 @@ public class ApiKeyRepository {
         .update();
   }
 
-  /** Points the bootstrap admin at the current ADMIN_API_KEY and makes it usable again. */
+  /**
+   * Points the bootstrap admin at the current ADMIN_API_KEY and makes it usable again. The prefix
+   * is written each time too, so a row stored under an older, more revealing prefix rule follows
+   * the current one.
+   */
   public void upsertBootstrap(ApiKey key, String hash) {
     int updated =
         jdbc.sql(

@@ -30,6 +30,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
   private static final MediaType JSON = MediaType.get("application/json");
 
   @Autowired JdbcClient jdbc;
+  @Autowired ApiKeyService keyService;
 
   @Test
   void createsAKeyShownOnceThenListsReadsUpdatesAndRevokesIt() throws Exception {
@@ -46,7 +47,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
     String id = created.get("id").asText();
     String secret = created.get("key").asText();
     assertThat(secret).startsWith("sk-").hasSizeGreaterThanOrEqualTo(40);
-    assertThat(created.get("prefix").asText()).isEqualTo(secret.substring(0, 10));
+    assertThat(created.get("prefix").asText()).isEqualTo(secret.substring(0, 7));
     assertThat(created.get("status").asText()).isEqualTo("active");
     assertThat(created.at("/limits/requestsPerMinute").asInt()).isEqualTo(30);
     assertThat(created.at("/limits/tokensPerDay").asLong()).isEqualTo(100000);
@@ -209,6 +210,24 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
         postAs(secret, "/api/chat/messages", "{\"model\":\"demo-model\",\"query\":\"hi\"}")) {
       assertThat(refused.code()).as("the product API too").isEqualTo(403);
     }
+  }
+
+  @Test
+  void aListedPrefixShowsLittleOfAKeyEvenOfAShortAdminKey() throws Exception {
+    Key generated = createKey("{\"name\":\"prefixed\"}");
+    String prefix = body(get("/admin/keys/" + generated.id())).get("prefix").asText();
+    assertThat(prefix).hasSize(7).isEqualTo(generated.secret().substring(0, 7));
+
+    // ADMIN_KEY is 14 characters: a quarter of it is 3.
+    String admin = "/admin/keys/" + ApiKeyService.BOOTSTRAP_ID;
+    assertThat(body(get(admin)).get("prefix").asText()).isEqualTo("tes");
+
+    // A row stored under the old rule (10 characters, a third at most) is rewritten at start-up.
+    jdbc.sql("UPDATE api_keys SET key_prefix = 'test' WHERE id = ?")
+        .param(ApiKeyService.BOOTSTRAP_ID)
+        .update();
+    keyService.afterSingletonsInstantiated();
+    assertThat(body(get(admin)).get("prefix").asText()).isEqualTo("tes");
   }
 
   @Test
