@@ -7,9 +7,17 @@ import io.selfhosted.gateway.support.SseClient;
 import okhttp3.Request;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.test.context.TestPropertySource;
 
-/** A gateway started with GATEWAY_API_DOCS=admin: the document is for admins only. */
+/**
+ * A gateway started with GATEWAY_API_DOCS=admin: the document is for admins only. Its settings give
+ * it an application context of its own, started while this class captures the output, so its
+ * start-up log is here to read too.
+ */
+@ExtendWith(OutputCaptureExtension.class)
 @TestPropertySource(properties = "gateway.auth.api-docs=admin")
 class ApiDocsForAdminsIntegrationTests extends GatewayIntegrationTest {
 
@@ -33,5 +41,13 @@ class ApiDocsForAdminsIntegrationTests extends GatewayIntegrationTest {
     try (Response chat = postAs(user.secret(), "/v1/chat/completions", CHAT)) {
       assertThat(chat.code()).as("the API itself is unchanged").isEqualTo(200);
     }
+  }
+
+  @Test
+  void startsWithoutPrintingAGeneratedPassword(CapturedOutput output) {
+    assertThat(output.getAll())
+        .as("this class's gateway started while the output was captured")
+        .contains("Tomcat started on port " + port)
+        .doesNotContain("Using generated security password");
   }
 }
