@@ -180,6 +180,39 @@ test("a key created in the console with 2 requests a minute gets the rate-limit 
   await user.close();
 });
 
+test("a key left with no model ticked can call no model, until “All models” is ticked again", async () => {
+  const { page, errors, close } = await consolePage();
+  await page.getByRole("tab", { name: "Keys" }).click();
+  const form = page.locator("#key-form");
+  await form.getByLabel("Name").fill("no-model-key");
+  const all = form.getByLabel("All models, also ones added later");
+  assert.equal(await all.isChecked(), true, "a new key may use every model unless told otherwise");
+  await all.uncheck();
+  await form.getByText("No model ticked: this key will be able to use no model.").waitFor();
+  await form.getByRole("button", { name: "Create key" }).click();
+  const secret = page.getByLabel("New key (shown once)");
+  await secret.waitFor();
+  const key = await secret.inputValue();
+  await page.getByRole("button", { name: /Done/ }).click();
+  const row = page.locator("#keys-table tbody tr", { hasText: "no-model-key" });
+  await row.locator(".models-none", { hasText: "no model" }).waitFor();
+  await assert.rejects(chat(key), /403/);
+  assert.deepEqual((await api("GET", "/v1/models", undefined, key)).data, []);
+
+  await row.getByRole("button", { name: "Edit" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByText("No model ticked: this key will be able to use no model.").waitFor();
+  console.log(await screenshot(page, "ops-key-no-model"));
+  await dialog.getByLabel("All models, also ones added later").check();
+  assert.equal(await dialog.getByText("No model ticked").isVisible(), false);
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await page.getByText("“no-model-key” saved.").waitFor();
+  assert.match(await row.innerText(), /all models/);
+  assert.ok((await chat(key)).choices[0].message.content.length > 0);
+  assert.deepEqual(errors, []);
+  await close();
+});
+
 test("a user key is refused by the console and by its API", async () => {
   const created = await api("POST", "/admin/keys", { name: "just-a-user" });
   const { page, errors, close } = await newPage(browser);

@@ -4,7 +4,7 @@
 import { get } from "./http.js";
 import { t } from "./i18n.js";
 
-/** @typedef {{ id: string, name: string, role: string, prefix: string, models: string[], limits: Record<string, number>,
+/** @typedef {{ id: string, name: string, role: string, prefix: string, models: string[] | null, limits: Record<string, number>,
  *              expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null, status: string }} Key */
 
 /** @type {Key[]} */

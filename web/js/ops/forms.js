@@ -7,7 +7,11 @@ import { t } from "./i18n.js";
 /**
  * @typedef {{ name: string, label: string, type: "text" | "textarea" | "number" | "select" | "checkboxes" | "datetime" | "expiry",
  *             value?: any, options?: { value: string, label: string }[], required?: boolean, hint?: string,
- *             min?: number, placeholder?: string, maxLength?: number }} Field
+ *             min?: number, placeholder?: string, maxLength?: number, allLabel?: string, noneNote?: string }} Field
+ *
+ * Checkboxes with `allLabel` start with a box for "every option, also ones added later" (value
+ * null) that locks the others; unticked, the value is the ticked options, possibly none, and
+ * `noneNote` says what none means, so that an empty choice never passes for "all".
  */
 
 const EXPIRY_CHOICES = ["never", "900", "3600", "14400", "86400", "at"];
@@ -41,15 +45,32 @@ function control(f, id) {
   const hint = f.hint ? h("p", { className: "hint", text: f.hint, attrs: { id: hintId } }) : null;
   const common = { id, name: f.name, "aria-describedby": hintId, required: f.required ?? false };
   if (f.type === "checkboxes") {
-    const boxes = (f.options ?? []).map((o, i) =>
-      h(
-        "label",
-        { className: "check" },
-        h("input", { attrs: { type: "checkbox", name: f.name, value: o.value, id: `${id}-${i}` }, props: { checked: (f.value ?? []).includes(o.value) } }),
-        o.label,
-      ),
+    /** @type {HTMLInputElement[]} */
+    const inputs = [];
+    const boxes = (f.options ?? []).map((o, i) => {
+      const input = h("input", { attrs: { type: "checkbox", name: f.name, value: o.value, id: `${id}-${i}` }, props: { checked: (f.value ?? []).includes(o.value) } });
+      inputs.push(/** @type {HTMLInputElement} */ (input));
+      return h("label", { className: "check" }, input, o.label);
+    });
+    const legend = h("legend", { text: f.label });
+    if (!f.allLabel) return h("fieldset", { className: "field", attrs: { "data-field": f.name, "aria-describedby": hintId } }, legend, ...boxes, hint);
+    const all = /** @type {HTMLInputElement} */ (h("input", { attrs: { type: "checkbox", name: `${f.name}-all`, id: `${id}-all` }, props: { checked: f.value === null || f.value === undefined } }));
+    const note = h("p", { className: "warning", text: f.noneNote ?? "", attrs: { role: "status" } });
+    const sync = () => {
+      for (const input of inputs) input.disabled = all.checked;
+      note.hidden = all.checked || inputs.some((input) => input.checked);
+    };
+    for (const input of [all, ...inputs]) input.addEventListener("change", sync);
+    sync();
+    return h(
+      "fieldset",
+      { className: "field", attrs: { "data-field": f.name, "aria-describedby": hintId } },
+      legend,
+      h("label", { className: "check" }, all, f.allLabel),
+      h("div", { className: "checks" }, ...boxes),
+      note,
+      hint,
     );
-    return h("fieldset", { className: "field", attrs: { "data-field": f.name, "aria-describedby": hintId } }, h("legend", { text: f.label }), ...boxes, hint);
   }
   if (f.type === "expiry") {
     const select = h(
@@ -90,7 +111,8 @@ function control(f, id) {
 
 /**
  * The values of the fields: trimmed text (null when empty), numbers (null when empty), the ticked
- * options, ISO instants, and an expiry as `{ ttlSeconds }` or `{ expiresAt }` (empty for never).
+ * options (null when the "all" box is ticked), ISO instants, and an expiry as `{ ttlSeconds }` or
+ * `{ expiresAt }` (empty for never).
  * @param {HTMLElement} container @param {Field[]} fields @returns {Record<string, any>}
  */
 export function readFields(container, fields) {
@@ -99,7 +121,8 @@ export function readFields(container, fields) {
   for (const f of fields) {
     const el = /** @type {any} */ (container.querySelector(`[name="${f.name}"]`));
     if (f.type === "checkboxes") {
-      values[f.name] = [...container.querySelectorAll(`input[name="${f.name}"]:checked`)].map((b) => /** @type {HTMLInputElement} */ (b).value);
+      const all = /** @type {HTMLInputElement | null} */ (container.querySelector(`input[name="${f.name}-all"]`));
+      values[f.name] = all?.checked ? null : [...container.querySelectorAll(`input[name="${f.name}"]:checked`)].map((b) => /** @type {HTMLInputElement} */ (b).value);
     } else if (f.type === "number") {
       values[f.name] = el.value === "" ? null : Number(el.value);
     } else if (f.type === "datetime") {

@@ -55,7 +55,10 @@ function keyFields(key) {
     label: t("keys.models"),
     type: "checkboxes",
     options: allModels().map((m) => ({ value: m, label: m })),
-    value: key?.models ?? [],
+    // null: every model (a new key's default); [] is a real choice, no model at all.
+    value: key ? key.models : null,
+    allLabel: t("keys.modelsAll"),
+    noneNote: t("keys.modelsNone"),
     hint: t("keys.modelsHint"),
   });
   for (const [name, label] of LIMITS) {
@@ -65,12 +68,19 @@ function keyFields(key) {
   return fields;
 }
 
-/** The API's body from the form's values. @param {Record<string, any>} v */
+/** The API's body from the form's values; `models` null is every model, [] none. @param {Record<string, any>} v */
 function keyBody(v) {
   /** @type {Record<string, number>} */
   const limits = {};
   for (const [name] of LIMITS) if (v[name] !== null) limits[name] = v[name];
   return { name: v.name, models: v.models, limits, expiresAt: v.expiresAt };
+}
+
+/** What a key may call: every model, the listed ones, or, marked, none. @param {Key} k */
+function modelsCell(k) {
+  if (k.models === null) return t("allModels");
+  if (!k.models.length) return h("span", { className: "badge models-none", text: t("noModel") });
+  return k.models.join(", ");
 }
 
 /** @param {Key} k */
@@ -106,7 +116,7 @@ function renderList() {
         h("span", { className: "mono", text: `${k.prefix}…` }),
         t(/** @type {any} */ (`role.${k.role}`)),
         h("span", { className: `badge status-${k.status}`, text: t(/** @type {any} */ (`status.${k.status}`)) }),
-        k.models.length ? k.models.join(", ") : t("allModels"),
+        modelsCell(k),
         limitsText(k),
         k.expiresAt ? dateTime(k.expiresAt) : t("never"),
         k.lastUsedAt ? relative(k.lastUsedAt) : t("never"),

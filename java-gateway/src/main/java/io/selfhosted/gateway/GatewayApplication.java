@@ -3,11 +3,16 @@ package io.selfhosted.gateway;
 import java.security.Security;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.autoconfigure.security.servlet.UserDetailsServiceAutoConfiguration;
 import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
 import org.springframework.scheduling.annotation.EnableScheduling;
 
-/** The gateway between business apps, browsers and the Python model services. */
-@SpringBootApplication
+/**
+ * The gateway between business apps, browsers and the Python model services. Spring Boot's default
+ * user is left out: callers authenticate with API keys only (auth/SecurityConfig), and the user's
+ * generated password, printed at every start, would work nowhere while looking like a credential.
+ */
+@SpringBootApplication(exclude = UserDetailsServiceAutoConfiguration.class)
 @ConfigurationPropertiesScan
 @EnableScheduling
 public class GatewayApplication {

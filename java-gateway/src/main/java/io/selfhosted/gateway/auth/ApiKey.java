@@ -1,7 +1,6 @@
 package io.selfhosted.gateway.auth;
 
 import java.time.Instant;
-import java.util.Set;
 import org.springframework.lang.Nullable;
 
 /** A stored API key: everything but the key itself, of which only a hash and a prefix are kept. */
@@ -10,7 +9,7 @@ public record ApiKey(
     String name,
     Caller.Role role,
     String prefix,
-    Set<String> models,
+    AllowedModels models,
     KeyLimits limits,
     @Nullable Instant expiresAt,
     Instant createdAt,

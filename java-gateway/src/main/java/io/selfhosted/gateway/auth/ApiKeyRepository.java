@@ -8,10 +8,8 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -78,7 +76,11 @@ public class ApiKeyRepository {
         .update();
   }
 
-  /** Points the bootstrap admin at the current ADMIN_API_KEY and makes it usable again. */
+  /**
+   * Points the bootstrap admin at the current ADMIN_API_KEY and makes it usable again. The prefix
+   * is written each time too, so a row stored under an older, more revealing prefix rule follows
+   * the current one.
+   */
   public void upsertBootstrap(ApiKey key, String hash) {
     int updated =
         jdbc.sql(
@@ -116,8 +118,21 @@ public class ApiKeyRepository {
     return jdbc.sql(COLUMNS + " ORDER BY created_at, id").query(ApiKeyRepository::row).list();
   }
 
-  private static String models(Set<String> models) {
-    return models.isEmpty() ? null : String.join(",", models);
+  /**
+   * The models column: NULL for every model, as before this distinction existed, and '' for none
+   * (never written before, so every existing row keeps its meaning; H2 and PostgreSQL both tell ''
+   * from NULL).
+   */
+  private static String models(AllowedModels models) {
+    return models.all() ? null : String.join(",", models.names());
+  }
+
+  private static AllowedModels models(String column) {
+    if (column == null) {
+      return AllowedModels.ALL;
+    }
+    return AllowedModels.only(
+        Arrays.stream(column.split(",")).filter(name -> !name.isBlank()).toList());
   }
 
   private static OffsetDateTime time(Instant instant) {
@@ -140,15 +155,12 @@ public class ApiKeyRepository {
   }
 
   private static ApiKey row(ResultSet rs, int n) throws SQLException {
-    String models = rs.getString("models");
     return new ApiKey(
         rs.getString("id"),
         rs.getString("name"),
         Caller.Role.valueOf(rs.getString("role").toUpperCase()),
         rs.getString("key_prefix"),
-        models == null || models.isBlank()
-            ? Set.of()
-            : new LinkedHashSet<>(Arrays.asList(models.split(","))),
+        models(rs.getString("models")),
         new KeyLimits(
             integer(rs, "requests_per_minute"),
             integer(rs, "tokens_per_minute"),

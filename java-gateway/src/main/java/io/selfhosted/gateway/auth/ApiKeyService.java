@@ -12,7 +12,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -37,8 +36,12 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   /** The id of the admin key that ADMIN_API_KEY bootstraps. */
   public static final String BOOTSTRAP_ID = "bootstrap-admin";
 
+  /** The lead of every generated key; a prefix shows it whole, since it tells nothing. */
   static final String KEY_PREFIX = "sk-";
-  private static final int PREFIX_LENGTH = 10;
+
+  /** How many characters after the lead a prefix shows at most. */
+  static final int VISIBLE_CHARACTERS = 4;
+
   private static final char[] ALPHABET =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".toCharArray();
   private static final Duration TOUCH_EVERY = Duration.ofMinutes(1);
@@ -78,7 +81,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
             "admin (ADMIN_API_KEY)",
             Caller.Role.ADMIN,
             visiblePrefix(admin),
-            Set.of(),
+            AllowedModels.ALL,
             KeyLimits.NONE,
             null,
             clock.instant(),
@@ -90,7 +93,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   public Issued create(
       String name,
       Caller.Role role,
-      Set<String> models,
+      AllowedModels models,
       KeyLimits limits,
       @Nullable Instant expiresAt) {
     String secret = newSecret();
@@ -195,8 +198,14 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
     return key.toString();
   }
 
-  private static String visiblePrefix(String secret) {
-    return secret.substring(0, Math.min(PREFIX_LENGTH, Math.max(0, secret.length() / 3)));
+  /**
+   * The part of a key that is stored and listed, for people to tell keys apart: the lead {@code
+   * sk-} when the key has it and at most {@value #VISIBLE_CHARACTERS} characters after it, and
+   * never more than a quarter of the key, so that a short ADMIN_API_KEY gives little away.
+   */
+  static String visiblePrefix(String secret) {
+    int lead = secret.startsWith(KEY_PREFIX) ? KEY_PREFIX.length() : 0;
+    return secret.substring(0, Math.min(lead + VISIBLE_CHARACTERS, secret.length() / 4));
   }
 
   static String hash(String secret) {

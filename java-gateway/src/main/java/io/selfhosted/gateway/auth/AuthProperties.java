@@ -13,10 +13,26 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param sessionTtl how long a browser session lives
  * @param openMetrics serve /actuator/prometheus without a key, for a scraper on a private network
  *     (pair it with management.server.port so that only that network reaches it)
+ * @param apiDocs who may read the OpenAPI document (GATEWAY_API_DOCS)
  */
 @ConfigurationProperties("gateway.auth")
 public record AuthProperties(
     @DefaultValue("") String adminApiKey,
     @DefaultValue("5s") Duration keyCacheTtl,
     @DefaultValue("12h") Duration sessionTtl,
-    @DefaultValue("false") boolean openMetrics) {}
+    @DefaultValue("false") boolean openMetrics,
+    @DefaultValue("authenticated") ApiDocs apiDocs) {
+
+  /**
+   * Who may read {@code /v3/api-docs}. The document names every endpoint, the admin API's included,
+   * and the configured models: by default only callers with a key see it.
+   */
+  public enum ApiDocs {
+    /** Anyone, without a key. */
+    PUBLIC,
+    /** Any valid key or browser session. */
+    AUTHENTICATED,
+    /** Admin keys only. */
+    ADMIN
+  }
+}

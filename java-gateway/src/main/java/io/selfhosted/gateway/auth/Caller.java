@@ -1,16 +1,17 @@
 package io.selfhosted.gateway.auth;
 
-import java.util.Set;
+import java.util.Objects;
 
 /**
  * Who is calling: the API key (or the session opened with it) that authenticated the request.
  *
- * @param models the client-facing models this caller may use; empty means every model
+ * @param models the client-facing models this caller may use (every one, some, or none)
  */
-public record Caller(String keyId, String name, Role role, Set<String> models, KeyLimits limits) {
+public record Caller(String keyId, String name, Role role, AllowedModels models, KeyLimits limits) {
 
   public Caller {
-    models = models == null ? Set.of() : Set.copyOf(models);
+    // No default: a missing value silently meaning "every model" is the trap AllowedModels closes.
+    Objects.requireNonNull(models, "models");
     limits = limits == null ? KeyLimits.NONE : limits;
   }
 
@@ -24,7 +25,8 @@ public record Caller(String keyId, String name, Role role, Set<String> models, K
     }
   }
 
+  /** Whether this caller may call {@code model}. */
   public boolean mayUse(String model) {
-    return models.isEmpty() || models.contains(model);
+    return models.allows(model);
   }
 }

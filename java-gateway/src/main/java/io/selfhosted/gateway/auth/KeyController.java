@@ -11,7 +11,7 @@ import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.LinkedHashSet;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -41,7 +41,10 @@ public class KeyController {
     this.audit = audit;
   }
 
-  /** A key as the admin API shows it: never the key itself, only its visible prefix. */
+  /**
+   * A key as the admin API shows it: never the key itself, only its visible prefix. {@code models}
+   * is {@code null} for every model and {@code []} for none.
+   */
   @JsonInclude(JsonInclude.Include.ALWAYS)
   public record KeyView(
       String id,
@@ -61,7 +64,7 @@ public class KeyController {
           key.name(),
           key.role().wireName(),
           key.prefix(),
-          List.copyOf(key.models()),
+          key.models().toList(),
           key.limits(),
           key.expiresAt(),
           key.createdAt(),
@@ -75,13 +78,15 @@ public class KeyController {
   public record CreatedKey(@JsonUnwrapped KeyView view, String key) {}
 
   @PostMapping("/admin/keys")
-  @Operation(summary = "Create an API key; the key is in this reply only")
+  @Operation(
+      summary = "Create an API key; the key is in this reply only",
+      description = "models: absent or null for every model, a list for exactly those ([]: none)")
   public ResponseEntity<CreatedKey> createKey(
       @AuthenticationPrincipal Caller admin, @RequestBody JsonNode body) {
     ObjectNode request = object(body);
     String name = name(request.get("name"));
     Caller.Role role = role(request.get("role"));
-    Set<String> models = models(request.get("models"));
+    AllowedModels models = models(request.get("models"));
     KeyLimits limits = limits(request.get("limits"));
     Instant expiresAt = expiry(request.get("expiresAt"));
     ApiKeyService.Issued issued = keys.create(name, role, models, limits, expiresAt);
@@ -103,7 +108,9 @@ public class KeyController {
   }
 
   @PatchMapping("/admin/keys/{id}")
-  @Operation(summary = "Change a key's name, models, limits or expiry (fields left out stay)")
+  @Operation(
+      summary = "Change a key's name, models, limits or expiry (fields left out stay)",
+      description = "models: null for every model, a list for exactly those ([]: none)")
   public KeyView updateKey(
       @AuthenticationPrincipal Caller admin, @PathVariable String id, @RequestBody JsonNode body) {
     ObjectNode request = object(body);
@@ -190,14 +197,16 @@ public class KeyController {
     throw ApiException.invalid("role", "role must be \"user\" or \"admin\"");
   }
 
-  private Set<String> models(JsonNode value) {
+  /** Absent or {@code null}: every model; a list: exactly those, so {@code []} allows none. */
+  private AllowedModels models(JsonNode value) {
     if (value == null || value.isNull()) {
-      return Set.of();
+      return AllowedModels.ALL;
     }
     if (!value.isArray()) {
-      throw ApiException.invalid("models", "models must be an array of model names");
+      throw ApiException.invalid(
+          "models", "models must be an array of model names, or null for every model");
     }
-    Set<String> models = new LinkedHashSet<>();
+    List<String> models = new ArrayList<>();
     for (JsonNode item : value) {
       if (!item.isTextual()) {
         throw ApiException.invalid("models", "models must be an array of model names");
@@ -205,7 +214,7 @@ public class KeyController {
       profiles.resolve(item.asText()); // 404 names the unknown model
       models.add(item.asText());
     }
-    return models;
+    return AllowedModels.only(models);
   }
 
   private static KeyLimits limits(JsonNode value) {

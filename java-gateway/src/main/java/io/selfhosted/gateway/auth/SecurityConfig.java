@@ -6,6 +6,7 @@ import io.selfhosted.gateway.system.JsonErrors;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.http.HttpHeaders;
@@ -25,10 +26,11 @@ import org.springframework.security.web.header.writers.ReferrerPolicyHeaderWrite
 
 /**
  * Who may call what. API keys (bearer) and browser sessions (cookie) authenticate; the admin API
- * and the metrics need the admin role. Refusals use the shared error envelope: 401 for no or bad
- * credentials, 403 for a known caller without the right role. Every reply carries the security
- * headers: a Content-Security-Policy allowing only the pages' own scripts and styles, nosniff, no
- * framing, and a strict Referrer-Policy.
+ * and the metrics need the admin role, the OpenAPI document what {@code gateway.auth.api-docs} says
+ * (by default any key). Refusals use the shared error envelope: 401 for no or bad credentials, 403
+ * for a known caller without the right role. Every reply carries the security headers: a
+ * Content-Security-Policy allowing only the pages' own scripts and styles, nosniff, no framing, and
+ * a strict Referrer-Policy.
  */
 @Configuration
 public class SecurityConfig {
@@ -44,7 +46,8 @@ public class SecurityConfig {
       ApiKeyService keys,
       SessionStore sessions,
       HttpProperties httpProperties,
-      AuthProperties auth)
+      AuthProperties auth,
+      @Value("${springdoc.api-docs.path:/v3/api-docs}") String apiDocsPath)
       throws Exception {
     AuthenticationEntryPoint unauthorized = SecurityConfig::unauthorized;
     AccessDeniedHandler forbidden =
@@ -102,7 +105,14 @@ public class SecurityConfig {
                 rules.requestMatchers("/actuator/prometheus").permitAll();
               }
               rules.requestMatchers("/actuator/**").hasRole("ADMIN");
-              rules.anyRequest().permitAll(); // the pages, their assets, the OpenAPI document
+              // The document itself, its .yaml twin and any group under it.
+              var apiDocs = rules.requestMatchers(apiDocsPath + "*", apiDocsPath + "/**");
+              switch (auth.apiDocs()) {
+                case PUBLIC -> apiDocs.permitAll();
+                case AUTHENTICATED -> apiDocs.hasRole("USER");
+                case ADMIN -> apiDocs.hasRole("ADMIN");
+              }
+              rules.anyRequest().permitAll(); // the pages and their assets
             });
     return http.build();
   }

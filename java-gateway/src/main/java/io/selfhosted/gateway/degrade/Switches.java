@@ -3,6 +3,7 @@ package io.selfhosted.gateway.degrade;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.selfhosted.gateway.audit.AuditLog;
+import io.selfhosted.gateway.auth.AllowedModels;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.auth.KeyLimits;
 import io.selfhosted.gateway.pipeline.DegradationLog;
@@ -13,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -37,7 +37,7 @@ public class Switches implements DisposableBean {
 
   private static final Logger log = LoggerFactory.getLogger(Switches.class);
   private static final Caller EXPIRY =
-      new Caller("system", "expiry", Caller.Role.ADMIN, Set.of(), KeyLimits.NONE);
+      new Caller("system", "expiry", Caller.Role.ADMIN, AllowedModels.ALL, KeyLimits.NONE);
 
   private final SwitchRepository repository;
   private final AuditLog audit;

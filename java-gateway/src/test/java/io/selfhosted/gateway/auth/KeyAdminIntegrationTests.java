@@ -30,6 +30,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
   private static final MediaType JSON = MediaType.get("application/json");
 
   @Autowired JdbcClient jdbc;
+  @Autowired ApiKeyService keyService;
 
   @Test
   void createsAKeyShownOnceThenListsReadsUpdatesAndRevokesIt() throws Exception {
@@ -46,7 +47,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
     String id = created.get("id").asText();
     String secret = created.get("key").asText();
     assertThat(secret).startsWith("sk-").hasSizeGreaterThanOrEqualTo(40);
-    assertThat(created.get("prefix").asText()).isEqualTo(secret.substring(0, 10));
+    assertThat(created.get("prefix").asText()).isEqualTo(secret.substring(0, 7));
     assertThat(created.get("status").asText()).isEqualTo("active");
     assertThat(created.at("/limits/requestsPerMinute").asInt()).isEqualTo(30);
     assertThat(created.at("/limits/tokensPerDay").asLong()).isEqualTo(100000);
@@ -157,6 +158,76 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
     JsonNode models = body(getAs(key.secret(), "/v1/models")).get("data");
     assertThat(models).extracting(m -> m.get("id").asText()).containsExactly("demo-model");
     assertThat(body(get("/v1/models")).get("data")).as("the admin key may use both").hasSize(2);
+  }
+
+  @Test
+  void anEmptyModelsListBlocksAKeyAndNullGivesItEveryModelAgain() throws Exception {
+    Key open = createKey("{\"name\":\"open\"}");
+    assertThat(body(get("/admin/keys/" + open.id())).get("models").isNull())
+        .as("no list: every model, shown as null")
+        .isTrue();
+    assertThat(body(getAs(open.secret(), "/v1/models")).get("data")).hasSize(2);
+
+    JsonNode emptied = body(patch("/admin/keys/" + open.id(), "{\"models\":[]}"));
+    assertThat(emptied.get("models").isArray()).isTrue();
+    assertThat(emptied.get("models")).isEmpty();
+    assertBlocked(open.secret());
+
+    JsonNode restored = body(patch("/admin/keys/" + open.id(), "{\"models\":null}"));
+    assertThat(restored.get("models").isNull()).isTrue();
+    try (Response ok = postAs(open.secret(), "/v1/chat/completions", CHAT)) {
+      assertThat(ok.code()).isEqualTo(200);
+    }
+    assertThat(body(getAs(open.secret(), "/v1/models")).get("data")).hasSize(2);
+    assertThat(body(getAs(open.secret(), "/api/session")).get("models").isNull()).isTrue();
+
+    JsonNode created = body(post("/admin/keys", "{\"name\":\"blocked\",\"models\":[]}"));
+    String blocked = created.get("key").asText();
+    assertThat(created.get("models")).isEmpty();
+    assertBlocked(blocked);
+    JsonNode listed =
+        body(get("/admin/keys")).get("data").findParents("id").stream()
+            .filter(k -> k.get("id").asText().equals(created.get("id").asText()))
+            .findFirst()
+            .orElseThrow();
+    assertThat(listed.get("models").isArray()).as("[] listed apart from null").isTrue();
+    assertThat(listed.get("models")).isEmpty();
+    assertThat(UPSTREAM.chatRequests()).as("only the unblocked call went upstream").hasSize(1);
+  }
+
+  /** A key that may use no model: it lists none and is refused each one, on every API. */
+  private void assertBlocked(String secret) throws Exception {
+    assertThat(body(getAs(secret, "/v1/models")).get("data")).isEmpty();
+    assertThat(body(getAs(secret, "/api/session")).get("models")).isEmpty();
+    for (String model : List.of("demo-model", "second-model")) {
+      try (Response refused =
+          postAs(secret, "/v1/chat/completions", CHAT.replace("demo-model", model))) {
+        assertThat(refused.code()).as(model).isEqualTo(403);
+        assertThat(body(refused).at("/error/code").asText()).isEqualTo("model_not_allowed");
+      }
+    }
+    try (Response refused =
+        postAs(secret, "/api/chat/messages", "{\"model\":\"demo-model\",\"query\":\"hi\"}")) {
+      assertThat(refused.code()).as("the product API too").isEqualTo(403);
+    }
+  }
+
+  @Test
+  void aListedPrefixShowsLittleOfAKeyEvenOfAShortAdminKey() throws Exception {
+    Key generated = createKey("{\"name\":\"prefixed\"}");
+    String prefix = body(get("/admin/keys/" + generated.id())).get("prefix").asText();
+    assertThat(prefix).hasSize(7).isEqualTo(generated.secret().substring(0, 7));
+
+    // ADMIN_KEY is 14 characters: a quarter of it is 3.
+    String admin = "/admin/keys/" + ApiKeyService.BOOTSTRAP_ID;
+    assertThat(body(get(admin)).get("prefix").asText()).isEqualTo("tes");
+
+    // A row stored under the old rule (10 characters, a third at most) is rewritten at start-up.
+    jdbc.sql("UPDATE api_keys SET key_prefix = 'test' WHERE id = ?")
+        .param(ApiKeyService.BOOTSTRAP_ID)
+        .update();
+    keyService.afterSingletonsInstantiated();
+    assertThat(body(get(admin)).get("prefix").asText()).isEqualTo("tes");
   }
 
   @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.selfhosted.gateway.auth.AllowedModels;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.auth.KeyLimits;
 import io.selfhosted.gateway.pipeline.Exchange;
@@ -13,7 +14,6 @@ import io.selfhosted.gateway.upstream.ChatCall;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 class ModelCapacityTests {
 
   private static final Caller CALLER =
-      new Caller("k", "k", Caller.Role.USER, Set.of(), KeyLimits.NONE);
+      new Caller("k", "k", Caller.Role.USER, AllowedModels.ALL, KeyLimits.NONE);
 
   private static Exchange exchange(String model) {
     return new Exchange(

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.ConsumptionProbe;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.selfhosted.gateway.auth.AllowedModels;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.auth.KeyLimits;
 import io.selfhosted.gateway.pipeline.Exchange;
@@ -14,7 +15,6 @@ import io.selfhosted.gateway.upstream.ChatCall;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -25,7 +25,7 @@ class RateLimitsTests {
   private static Exchange exchange(KeyLimits limits) {
     return new Exchange(
         "r",
-        new Caller("k", "k", Caller.Role.USER, Set.of(), limits),
+        new Caller("k", "k", Caller.Role.USER, AllowedModels.ALL, limits),
         "demo-model",
         "test",
         true,

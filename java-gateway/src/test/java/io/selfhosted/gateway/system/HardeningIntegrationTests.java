@@ -76,8 +76,8 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
 
   @Test
   void publishesAnOpenApiDocumentOfTheApi() throws Exception {
-    try (Response response =
-        SseClient.HTTP.newCall(new Request.Builder().url(url("/v3/api-docs")).build()).execute()) {
+    Key reader = createKey("{\"name\":\"api-docs reader\",\"role\":\"user\"}");
+    try (Response response = getAs(reader.secret(), "/v3/api-docs")) {
       assertThat(response.code()).isEqualTo(200);
       JsonNode document = Json.parse(response.body().string());
       assertThat(document.get("openapi").asText()).startsWith("3.");
