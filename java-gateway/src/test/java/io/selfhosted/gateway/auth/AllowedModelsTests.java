@@ -49,6 +49,7 @@ class AllowedModelsTests {
             blocked,
             "demo-model",
             "test",
+            true,
             new ChatCall("demo-model", List.of(), 1, 0, 1, List.of(), null, null),
             System.nanoTime());
 
