@@ -17,7 +17,6 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import io.selfhosted.gateway.system.DaemonThreads;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -145,7 +144,6 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
       return 1
       """;
 
-  private final RedisClient client;
   private final StatefulRedisConnection<String, String> connection;
   private final StatefulRedisPubSubConnection<String, String> pubsub;
   private final RedisCommands<String, String> redis;
@@ -166,7 +164,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
   private long ticks; // only the timer thread
   private volatile Consumer<String> orphanHandler = this::interrupt;
 
-  RedisStreamStore(String url, String instance, StreamProperties properties) {
+  RedisStreamStore(RedisClient client, String instance, StreamProperties properties) {
     this.instance = instance;
     this.graceNanos = properties.resumeGrace().toNanos();
     this.leaseMillis = properties.leaseDuration().toMillis();
@@ -176,8 +174,6 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     long tickMillis =
         Math.max(50, Math.min(500, Math.min(renewMillis, properties.resumeGrace().toMillis() / 3)));
     this.presenceMillis = 3 * tickMillis;
-    this.client = RedisClient.create(url);
-    client.setDefaultTimeout(Duration.ofSeconds(2));
     this.connection = client.connect();
     this.redis = connection.sync();
     this.async = connection.async();
@@ -519,8 +515,7 @@ final class RedisStreamStore implements StreamStore, AutoCloseable {
     timers.shutdownNow();
     work.shutdownNow();
     pubsub.close();
-    connection.close();
-    client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    connection.close(); // the client is shared: its owner shuts it down
   }
 
   /** What a reader on any replica knows of a stream: enough to check ownership and resume. */
