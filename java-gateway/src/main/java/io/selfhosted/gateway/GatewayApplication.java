@@ -16,7 +16,8 @@ import org.springframework.scheduling.annotation.EnableScheduling;
  * The gateway between business apps, browsers and the Python model services. Boot's Redis and
  * Spring Session auto-configurations are off: the gateway wires Redis itself from GATEWAY_REDIS_URL
  * ({@code redis/}), so that nothing reaches for localhost:6379 when it is unset and a Redis outage
- * does not take /actuator/health down (a request that needs Redis says so itself).
+ * does not take /actuator/health down (a request that needs Redis says so itself); sessions are
+ * wired in {@code auth/SessionConfig}.
  */
 @SpringBootApplication(
     exclude = {
