@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.auth;
 
+import io.selfhosted.gateway.system.ApiException;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.Cookie;
@@ -31,6 +32,12 @@ class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
 
   /** Why the credentials presented with a request were not accepted, for the 401 message. */
   static final String REJECTED = ApiKeyAuthenticationFilter.class.getName() + ".rejected";
+
+  /**
+   * The failure that kept a session from being checked (Redis down): a protected endpoint answers
+   * with it (503) rather than with a 401 that would send the browser to the sign-in page.
+   */
+  static final String UNAVAILABLE = ApiKeyAuthenticationFilter.class.getName() + ".unavailable";
 
   private final ApiKeyService keys;
   private final SessionStore sessions;
@@ -95,7 +102,13 @@ class ApiKeyAuthenticationFilter extends OncePerRequestFilter {
         chain.doFilter(request, response); // anonymous: the authorization rules decide
         return;
       }
-      caller = sessions.keyId(token).flatMap(keys::authenticateById);
+      try {
+        caller = sessions.keyId(token).flatMap(keys::authenticateById);
+      } catch (ApiException e) {
+        request.setAttribute(UNAVAILABLE, e);
+        chain.doFilter(request, response); // anonymous: public pages still load
+        return;
+      }
       if (caller.isEmpty()) {
         anonymous(
             request,

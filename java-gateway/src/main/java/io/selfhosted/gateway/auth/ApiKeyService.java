@@ -49,6 +49,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
 
   private final ApiKeyRepository keys;
   private final AuthProperties properties;
+  private final SessionStore sessions;
   private final Clock clock = Clock.systemUTC();
   private final SecureRandom random = new SecureRandom();
   private final Map<String, Cached> byHash = new ConcurrentHashMap<>();
@@ -57,9 +58,10 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   private final ExecutorService toucher =
       Executors.newSingleThreadExecutor(DaemonThreads.named("api-key-touch"));
 
-  public ApiKeyService(ApiKeyRepository keys, AuthProperties properties) {
+  public ApiKeyService(ApiKeyRepository keys, AuthProperties properties, SessionStore sessions) {
     this.keys = keys;
     this.properties = properties;
+    this.sessions = sessions;
   }
 
   /** A new key and the secret shown once. */
@@ -87,7 +89,11 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
             clock.instant(),
             null,
             null);
+    boolean rotated = keys.findByHash(hash(admin)).isEmpty();
     keys.upsertBootstrap(bootstrap, hash(admin));
+    if (rotated) { // sessions outlive restarts, but not the ADMIN_API_KEY they were opened with
+      sessions.closeAll(BOOTSTRAP_ID);
+    }
   }
 
   public Issued create(
@@ -121,6 +127,7 @@ public class ApiKeyService implements SmartInitializingSingleton, DisposableBean
   public void revoke(String id) {
     keys.revoke(id, clock.instant());
     forget(id);
+    sessions.closeAll(id); // on every replica at once, where their key caches would take seconds
   }
 
   public List<ApiKey> list() {

@@ -120,6 +120,10 @@ public class SecurityConfig {
   private static void unauthorized(
       HttpServletRequest request, HttpServletResponse response, AuthenticationException failure)
       throws IOException {
+    if (request.getAttribute(ApiKeyAuthenticationFilter.UNAVAILABLE) instanceof ApiException e) {
+      JsonErrors.write(response, e);
+      return;
+    }
     response.setHeader(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
     Object rejected = request.getAttribute(ApiKeyAuthenticationFilter.REJECTED);
     String message =

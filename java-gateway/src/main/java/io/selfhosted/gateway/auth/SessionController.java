@@ -38,7 +38,10 @@ public class SessionController {
 
   @PostMapping
   @Operation(summary = "Open a browser session with an API key (sets the gw_session cookie)")
-  public ResponseEntity<Void> openSession(@RequestBody JsonNode body, HttpServletRequest request) {
+  public ResponseEntity<Void> openSession(
+      @RequestBody JsonNode body,
+      @CookieValue(name = SessionStore.COOKIE, required = false) String previous,
+      HttpServletRequest request) {
     JsonNode key = body == null ? null : body.get("apiKey");
     if (key == null || !key.isTextual()) {
       throw ApiException.invalid("apiKey", "apiKey must be a string");
@@ -53,6 +56,7 @@ public class SessionController {
                         "invalid_api_key",
                         "apiKey",
                         "invalid, revoked or expired API key"));
+    sessions.close(previous); // the cookie is about to be replaced: nothing could use it again
     ResponseCookie cookie =
         cookie(sessions.open(caller.keyId()), request).maxAge(sessions.ttl()).build();
     return ResponseEntity.noContent().header(HttpHeaders.SET_COOKIE, cookie.toString()).build();
@@ -60,7 +64,12 @@ public class SessionController {
 
   @GetMapping
   @Operation(summary = "Who this session (or key) is")
-  public Map<String, Object> whoAmI(@AuthenticationPrincipal Caller caller) {
+  public Map<String, Object> whoAmI(
+      @AuthenticationPrincipal Caller caller, HttpServletRequest request) {
+    // Not a 401 while sessions cannot be checked: the page would take it for a sign-out.
+    if (request.getAttribute(ApiKeyAuthenticationFilter.UNAVAILABLE) instanceof ApiException e) {
+      throw e;
+    }
     if (caller == null) {
       throw new ApiException(
           HttpStatus.UNAUTHORIZED,
@@ -78,7 +87,7 @@ public class SessionController {
   }
 
   @DeleteMapping
-  @Operation(summary = "Close the browser session")
+  @Operation(summary = "Close the browser session (on every gateway replica)")
   public ResponseEntity<Void> closeSession(
       @CookieValue(name = SessionStore.COOKIE, required = false) String token,
       HttpServletRequest request) {

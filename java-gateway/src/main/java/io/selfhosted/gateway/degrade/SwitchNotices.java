@@ -5,11 +5,10 @@ import io.lettuce.core.RedisException;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
-import io.selfhosted.gateway.ratelimit.LimitProperties;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.DisposableBean;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
 
@@ -25,21 +24,17 @@ class SwitchNotices implements DisposableBean {
   static final String CHANNEL = "gw:switches";
   private static final Logger log = LoggerFactory.getLogger(SwitchNotices.class);
 
-  @Nullable private final RedisClient client;
   @Nullable private final StatefulRedisConnection<String, String> publisher;
   @Nullable private final StatefulRedisPubSubConnection<String, String> subscriber;
   private volatile boolean failing;
 
-  SwitchNotices(LimitProperties limits) {
-    String url = limits.redisUrl();
-    if (url == null || url.isBlank()) {
-      client = null;
+  SwitchNotices(ObjectProvider<RedisClient> redis) {
+    RedisClient client = redis.getIfAvailable();
+    if (client == null) {
       publisher = null;
       subscriber = null;
       return;
     }
-    client = RedisClient.create(url.trim());
-    client.setDefaultTimeout(Duration.ofSeconds(2));
     publisher = client.connect();
     subscriber = client.connectPubSub();
   }
@@ -80,10 +75,9 @@ class SwitchNotices implements DisposableBean {
 
   @Override
   public void destroy() {
-    if (client != null) {
+    if (publisher != null) { // the client is shared: its owner shuts it down
       subscriber.close();
       publisher.close();
-      client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
   }
 }

@@ -6,10 +6,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 
 /**
- * Rate-limit settings (the limits themselves belong to each API key).
+ * Rate-limit settings (the limits themselves belong to each API key; whether they are shared by
+ * replicas is GATEWAY_REDIS_URL's business, see {@code io.selfhosted.gateway.redis}).
  *
- * @param redisUrl GATEWAY_REDIS_URL: set, every gateway replica enforces one shared limit through
- *     this Redis; unset, limits live in this process
  * @param streamSlotRecovery a concurrent-stream slot that was never given back (its gateway died)
  *     returns by itself within this time
  * @param modelInFlight the most generations in flight per client-facing model on this gateway
@@ -18,7 +17,6 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  */
 @ConfigurationProperties("gateway.limits")
 public record LimitProperties(
-    @DefaultValue("") String redisUrl,
     @DefaultValue("1h") Duration streamSlotRecovery,
     @DefaultValue Map<String, Integer> modelInFlight,
     @DefaultValue("0") int defaultModelInFlight,

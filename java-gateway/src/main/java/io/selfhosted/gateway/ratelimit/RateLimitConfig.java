@@ -1,7 +1,9 @@
 package io.selfhosted.gateway.ratelimit;
 
+import io.lettuce.core.RedisClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -12,13 +14,13 @@ class RateLimitConfig {
   private static final Logger log = LoggerFactory.getLogger(RateLimitConfig.class);
 
   @Bean
-  BucketStore bucketStore(LimitProperties properties) {
-    String url = properties.redisUrl();
-    if (url == null || url.isBlank()) {
+  BucketStore bucketStore(ObjectProvider<RedisClient> redis) {
+    RedisClient client = redis.getIfAvailable();
+    if (client == null) {
       log.info("rate limits are kept in this process (set GATEWAY_REDIS_URL to share them)");
       return new LocalBucketStore();
     }
     log.info("rate limits are shared through Redis");
-    return new RedisBucketStore(url.trim());
+    return new RedisBucketStore(client);
   }
 }

@@ -9,6 +9,8 @@ import io.github.bucket4j.distributed.proxy.optimization.Optimizations;
 import io.github.bucket4j.redis.lettuce.Bucket4jLettuce;
 import io.github.bucket4j.redis.lettuce.cas.LettuceBasedProxyManager;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.codec.ByteArrayCodec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
@@ -23,14 +25,14 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class RedisBucketStore implements BucketStore, AutoCloseable {
 
-  private final RedisClient client;
+  private final StatefulRedisConnection<byte[], byte[]> connection;
   private final AsyncProxyManager<byte[]> buckets;
   private final Map<String, AsyncBucketProxy> proxies = new ConcurrentHashMap<>();
 
-  RedisBucketStore(String url) {
-    this.client = RedisClient.create(url);
+  RedisBucketStore(RedisClient client) {
+    this.connection = client.connect(ByteArrayCodec.INSTANCE);
     LettuceBasedProxyManager<byte[]> manager =
-        Bucket4jLettuce.casBasedBuilder(client)
+        Bucket4jLettuce.casBasedBuilder(connection)
             .expirationAfterWrite(
                 ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(
                     Duration.ofSeconds(10)))
@@ -87,6 +89,6 @@ final class RedisBucketStore implements BucketStore, AutoCloseable {
 
   @Override
   public void close() {
-    client.shutdown();
+    connection.close(); // the client is shared: its owner shuts it down
   }
 }

@@ -1,9 +1,10 @@
 package io.selfhosted.gateway.stream;
 
-import io.selfhosted.gateway.ratelimit.LimitProperties;
+import io.lettuce.core.RedisClient;
 import io.selfhosted.gateway.stream.redis.RedisStreamStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -20,13 +21,13 @@ public class StreamStoreConfig {
 
   @Bean
   StreamStore streamStore(
-      LimitProperties limits, StreamProperties properties, GatewayInstance instance) {
-    String url = limits.redisUrl();
-    if (url == null || url.isBlank()) {
+      ObjectProvider<RedisClient> redis, StreamProperties properties, GatewayInstance instance) {
+    RedisClient client = redis.getIfAvailable();
+    if (client == null) {
       log.info("resumable streams are kept in this process (set GATEWAY_REDIS_URL to share them)");
       return new LocalStreamStore(properties);
     }
     log.info("resumable streams are shared through Redis; this gateway is {}", instance.id());
-    return new RedisStreamStore(url.trim(), instance.id(), properties);
+    return new RedisStreamStore(client, instance.id(), properties);
   }
 }

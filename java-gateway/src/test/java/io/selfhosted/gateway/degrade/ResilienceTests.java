@@ -90,7 +90,7 @@ class ResilienceTests {
                 "--gateway.shedding.scrape-interval=100ms"));
     String redis = System.getenv("GATEWAY_TEST_REDIS_URL");
     if (redis != null && !redis.isBlank()) {
-      args.add("--gateway.limits.redis-url=" + redis);
+      args.add("--gateway.redis.url=" + redis);
     }
     return new SpringApplicationBuilder(GatewayApplication.class).run(args.toArray(String[]::new));
   }

@@ -71,7 +71,7 @@ class RateLimitsTests {
     RateLimits limits =
         new RateLimits(
             down,
-            new LimitProperties("redis://nowhere", Duration.ofHours(1), Map.of(), 0, Duration.ZERO),
+            new LimitProperties(Duration.ofHours(1), Map.of(), 0, Duration.ZERO),
             new SimpleMeterRegistry());
 
     assertThatThrownBy(() -> limits.admit(exchange(new KeyLimits(10, null, null, null, null))))

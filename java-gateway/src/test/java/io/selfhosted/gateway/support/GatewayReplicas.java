@@ -30,7 +30,7 @@ public final class GatewayReplicas {
                 "--gateway.upstream.urls=" + upstream.url(),
                 "--gateway.upstream.token=internal-token",
                 "--gateway.auth.admin-api-key=" + adminKey,
-                "--gateway.limits.redis-url=" + System.getenv("GATEWAY_TEST_REDIS_URL")));
+                "--gateway.redis.url=" + System.getenv("GATEWAY_TEST_REDIS_URL")));
     args.addAll(List.of(settings));
     return new SpringApplicationBuilder(GatewayApplication.class).run(args.toArray(String[]::new));
   }

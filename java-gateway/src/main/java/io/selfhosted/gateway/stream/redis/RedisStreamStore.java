@@ -14,7 +14,6 @@ import io.selfhosted.gateway.stream.StreamProperties;
 import io.selfhosted.gateway.stream.StreamStore;
 import io.selfhosted.gateway.stream.StreamWriter;
 import io.selfhosted.gateway.system.DaemonThreads;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -57,7 +56,6 @@ public final class RedisStreamStore implements StreamStore, AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(RedisStreamStore.class);
 
-  private final RedisClient client;
   private final StatefulRedisConnection<String, String> connection;
   private final StatefulRedisPubSubConnection<String, String> pubsub;
   private final StreamContext ctx;
@@ -70,9 +68,8 @@ public final class RedisStreamStore implements StreamStore, AutoCloseable {
   private long ticks; // only the timer thread
   private volatile Consumer<String> orphanHandler = this::interrupt;
 
-  public RedisStreamStore(String url, String instance, StreamProperties properties) {
-    this.client = RedisClient.create(url);
-    client.setDefaultTimeout(Duration.ofSeconds(2));
+  /** A store on the gateway's one Redis client, which it does not own (nor shut down). */
+  public RedisStreamStore(RedisClient client, String instance, StreamProperties properties) {
     this.connection = client.connect();
     this.pubsub = client.connectPubSub();
     this.ctx =
@@ -339,7 +336,6 @@ public final class RedisStreamStore implements StreamStore, AutoCloseable {
     timer.shutdownNow();
     ctx.work.shutdownNow();
     pubsub.close();
-    connection.close();
-    client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    connection.close(); // the client is shared: its owner shuts it down
   }
 }

@@ -47,6 +47,7 @@ class RedisStreamStoreTests {
   private static final String URL = System.getenv("GATEWAY_TEST_REDIS_URL");
   private final List<RedisStreamStore> stores = new ArrayList<>();
   private final ScheduledExecutorService renewals = Executors.newSingleThreadScheduledExecutor();
+  private final List<RedisClient> clients = new ArrayList<>();
 
   /** A client connection: records frames; {@link #cut} drops it like a closed socket. */
   static final class Client implements EventSink {
@@ -98,7 +99,7 @@ class RedisStreamStoreTests {
   private RedisStreamStore gateway(String name, Duration grace, Duration lease, Duration renew) {
     RedisStreamStore store =
         new RedisStreamStore(
-            URL,
+            redisClient(),
             name + "-" + UUID.randomUUID(),
             new StreamProperties(
                 Duration.ofMillis(400), grace, Duration.ofMinutes(1), lease, renew, "", 100_000));
@@ -123,10 +124,19 @@ class RedisStreamStoreTests {
     return gateway(name, Duration.ofSeconds(30), Duration.ofSeconds(10), Duration.ofSeconds(2));
   }
 
+  /** A gateway's own Redis client, with the gateway's command timeout. */
+  private RedisClient redisClient() {
+    RedisClient client = RedisClient.create(URL);
+    client.setDefaultTimeout(Duration.ofSeconds(2));
+    clients.add(client);
+    return client;
+  }
+
   @AfterEach
   void closeStores() {
     renewals.shutdownNow();
     stores.forEach(RedisStreamStore::close);
+    clients.forEach(RedisClient::shutdown);
   }
 
   private static String newId() {
