@@ -1,19 +1,16 @@
 package io.selfhosted.gateway.degrade;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.models.ModelProfiles;
 import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import jakarta.validation.Valid;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.springframework.http.HttpStatus;
 import org.springframework.lang.Nullable;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
@@ -29,11 +26,6 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 @Tag(name = "admin")
 class SwitchController {
-
-  private static final Set<String> FIELDS =
-      Set.of("model", "enabled", "message", "value", "target", "reason", "expiresAt", "ttlSeconds");
-  private static final int MAX_MESSAGE = 2000;
-  private static final int MAX_REASON = 500;
 
   private final Switches switches;
   private final ModelProfiles profiles;
@@ -61,37 +53,30 @@ class SwitchController {
   Switch set(
       @AuthenticationPrincipal Caller admin,
       @PathVariable String kind,
-      @RequestBody JsonNode body) {
-    if (body == null || !body.isObject()) {
-      throw ApiException.invalid(null, "request body must be a JSON object");
-    }
-    ObjectNode request = ((ObjectNode) body).deepCopy();
-    SwitchKind which = kind(withModel(kind, request));
-    contractForm(which, request);
-    for (Iterator<String> names = request.fieldNames(); names.hasNext(); ) {
-      String field = names.next();
-      if (!FIELDS.contains(field)) {
-        throw ApiException.invalid(field, "unknown field " + field + "; allowed: " + FIELDS);
-      }
-    }
-    JsonNode enabledNode = request.get("enabled");
-    if (enabledNode == null || !enabledNode.isBoolean()) {
+      @Valid @RequestBody SwitchRequest body) {
+    Named named = named(kind, body.model());
+    SwitchKind which = named.kind();
+    SwitchRequest request = body.withModel(named.model()).inContractForm(which);
+    if (request.enabled() == null) {
       throw ApiException.invalid(
           "enabled", "enabled (or the contract's value: true/false) is required and a boolean");
     }
-    boolean enabled = enabledNode.asBoolean();
-    String model = model(which, text(request, "model", 200));
-    String message = text(request, "message", MAX_MESSAGE);
-    String reason = text(request, "reason", MAX_REASON);
+    boolean enabled = request.enabled();
+    String model = model(which, request.model());
+    if (request.message() != null && request.message().length() > SwitchRequest.MAX_MESSAGE) {
+      // Only a message that came as the contract's value can be this long here.
+      throw ApiException.invalid(
+          "message", "message is longer than " + SwitchRequest.MAX_MESSAGE + " characters");
+    }
     Integer value = null;
     String target = null;
     if (which == SwitchKind.MAX_TOKENS) {
-      value = positive(request.get("value"), "value", enabled);
-    } else if (request.hasNonNull("value")) {
+      value = positive(request.value(), "value", enabled);
+    } else if (request.value() != null) {
       throw ApiException.invalid("value", "value applies to max_tokens only");
     }
     if (which == SwitchKind.MODEL_ROUTE) {
-      target = text(request, "target", 200);
+      target = request.target();
       if (enabled && target == null) {
         throw ApiException.invalid("target", "target (the model that serves instead) is required");
       }
@@ -103,7 +88,7 @@ class SwitchController {
           throw ApiException.invalid("target", "a model cannot be routed to itself");
         }
       }
-    } else if (request.hasNonNull("target")) {
+    } else if (request.target() != null) {
       throw ApiException.invalid("target", "target applies to model_route only");
     }
     Instant expiresAt = expiry(request);
@@ -114,10 +99,10 @@ class SwitchController {
             which,
             model,
             enabled,
-            message,
+            request.message(),
             value,
             target,
-            reason,
+            request.reason(),
             enabled ? expiresAt : null,
             admin.name(),
             now));
@@ -129,12 +114,9 @@ class SwitchController {
       @AuthenticationPrincipal Caller admin,
       @PathVariable String kind,
       @RequestParam(required = false) @Nullable String model) {
-    ObjectNode named = JsonNodeFactory.instance.objectNode();
-    if (model != null && !model.isBlank()) {
-      named.put("model", model);
-    }
-    SwitchKind which = kind(withModel(kind, named));
-    String checked = model(which, text(named, "model", 200));
+    Named named = named(kind, model == null || model.isBlank() ? null : model.strip());
+    SwitchKind which = named.kind();
+    String checked = model(which, named.model());
     Switch before = switches.find(which, checked);
     return switches.save(
         admin,
@@ -151,45 +133,23 @@ class SwitchController {
             Instant.now()));
   }
 
-  /**
-   * The shared contract names a per-model switch {@code kind:model} in the path: the model moves
-   * into the body (where this API takes it), and the kind is returned.
-   */
-  private static String withModel(String name, ObjectNode request) {
-    int colon = name.indexOf(':');
-    if (colon < 0) {
-      return name;
-    }
-    if (request.hasNonNull("model")) {
-      throw ApiException.invalid("model", "name the model in the path or in the body, not both");
-    }
-    request.put("model", name.substring(colon + 1));
-    return name.substring(0, colon);
-  }
+  /** A switch as the path names it, with the model named in the path or in the request. */
+  private record Named(SwitchKind kind, @Nullable String model) {}
 
   /**
-   * The shared contract's form, {@code {value, expiresAt?}}: {@code value} is true/false, or the
-   * switch's setting (a max_tokens cap, a route's target model, a message). Turned into this API's
-   * fields when {@code enabled} is absent.
+   * The shared contract names a per-model switch {@code kind:model} in the path, where this API
+   * takes the model in the body (or, to turn it off, a query parameter).
    */
-  private static void contractForm(SwitchKind kind, ObjectNode request) {
-    JsonNode value = request.get("value");
-    if (request.has("enabled") || value == null || value.isNull()) {
-      return;
+  private static Named named(String name, @Nullable String requestModel) {
+    int colon = name.indexOf(':');
+    if (colon < 0) {
+      return new Named(kind(name), requestModel);
     }
-    if (value.isBoolean()) {
-      request.set("enabled", value);
-      request.remove("value");
-      return;
+    if (requestModel != null) {
+      throw ApiException.invalid("model", "name the model in the path or in the body, not both");
     }
-    request.put("enabled", true);
-    if (value.isTextual() && kind == SwitchKind.MODEL_ROUTE && !request.has("target")) {
-      request.set("target", request.remove("value"));
-    } else if (value.isTextual()
-        && (kind == SwitchKind.MAINTENANCE || kind == SwitchKind.MODEL_DISABLED)
-        && !request.has("message")) {
-      request.set("message", request.remove("value"));
-    }
+    String pathModel = name.substring(colon + 1).strip();
+    return new Named(kind(name.substring(0, colon)), pathModel.isEmpty() ? null : pathModel);
   }
 
   private static SwitchKind kind(String name) {
@@ -223,21 +183,6 @@ class SwitchController {
     return model;
   }
 
-  private static @Nullable String text(ObjectNode request, String field, int max) {
-    JsonNode value = request.get(field);
-    if (value == null || value.isNull()) {
-      return null;
-    }
-    if (!value.isTextual()) {
-      throw ApiException.invalid(field, field + " must be a string");
-    }
-    String text = value.asText().strip();
-    if (text.length() > max) {
-      throw ApiException.invalid(field, field + " is longer than " + max + " characters");
-    }
-    return text.isEmpty() ? null : text;
-  }
-
   private static @Nullable Integer positive(JsonNode value, String field, boolean required) {
     if (value == null || value.isNull()) {
       if (required) {
@@ -251,31 +196,18 @@ class SwitchController {
     return value.asInt();
   }
 
-  private static @Nullable Instant expiry(ObjectNode request) {
-    JsonNode at = request.get("expiresAt");
-    JsonNode ttl = request.get("ttlSeconds");
-    boolean hasAt = at != null && !at.isNull();
-    boolean hasTtl = ttl != null && !ttl.isNull();
-    if (hasAt && hasTtl) {
+  private static @Nullable Instant expiry(SwitchRequest request) {
+    if (request.expiresAt() != null && request.ttlSeconds() != null) {
       throw ApiException.invalid("expiresAt", "give expiresAt or ttlSeconds, not both");
     }
-    if (hasTtl) {
-      if (!ttl.isIntegralNumber()
-          || !ttl.canConvertToLong()
-          || ttl.asLong() < 1
-          || ttl.asLong() > 366L * 24 * 3600) {
-        throw ApiException.invalid("ttlSeconds", "ttlSeconds must be from 1 to 31622400");
-      }
-      return Instant.now().plusSeconds(ttl.asLong());
+    if (request.ttlSeconds() != null) {
+      return Instant.now().plusSeconds(request.ttlSeconds());
     }
-    if (!hasAt) {
+    if (request.expiresAt() == null) {
       return null;
     }
-    if (!at.isTextual()) {
-      throw ApiException.invalid("expiresAt", "expiresAt must be an ISO-8601 instant");
-    }
     try {
-      Instant parsed = Instant.parse(at.asText());
+      Instant parsed = Instant.parse(request.expiresAt());
       if (!parsed.isAfter(Instant.now())) {
         throw ApiException.invalid("expiresAt", "expiresAt must be in the future");
       }

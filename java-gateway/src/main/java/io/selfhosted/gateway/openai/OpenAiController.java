@@ -1,19 +1,18 @@
 package io.selfhosted.gateway.openai;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
+import io.selfhosted.gateway.models.ChatCalls;
 import io.selfhosted.gateway.models.ModelProfiles;
 import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
-import io.selfhosted.gateway.openai.ChatRequests.Completion;
+import io.selfhosted.gateway.openai.OpenAiRelay.Completion;
 import io.swagger.v3.oas.annotations.Operation;
-import io.swagger.v3.oas.annotations.media.Content;
-import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import jakarta.validation.Valid;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -25,14 +24,11 @@ import org.springframework.web.bind.annotation.RestController;
 @Tag(name = "openai")
 public class OpenAiController {
 
-  private final ChatRequests requests;
   private final ModelProfiles profiles;
   private final OpenAiRelay openAi;
   private final ObjectMapper mapper;
 
-  OpenAiController(
-      ChatRequests requests, ModelProfiles profiles, OpenAiRelay openAi, ObjectMapper mapper) {
-    this.requests = requests;
+  OpenAiController(ModelProfiles profiles, OpenAiRelay openAi, ObjectMapper mapper) {
     this.profiles = profiles;
     this.openAi = openAi;
     this.mapper = mapper;
@@ -64,15 +60,16 @@ public class OpenAiController {
               + " chat.completion object. Rate-limit state is in the x-ratelimit-* headers.")
   public void createChatCompletion(
       @AuthenticationPrincipal Caller caller,
-      @io.swagger.v3.oas.annotations.parameters.RequestBody(
-              required = true,
-              content =
-                  @Content(schema = @Schema(implementation = RequestSchemas.ChatCompletion.class)))
-          @RequestBody
-          JsonNode body,
+      @Valid @RequestBody ChatCompletionRequest body,
       HttpServletRequest request,
       HttpServletResponse response) {
-    Completion completion = requests.parseCompletion(body);
+    ModelProfile profile = profiles.resolve(body.model());
+    Completion completion =
+        new Completion(
+            profile,
+            body.streamed(),
+            body.includeUsage(),
+            ChatCalls.of(profile, body.chatMessages(), body.sampling()));
     // The answer is written on the servlet async context as it arrives.
     if (completion.stream()) {
       openAi.stream(caller, completion, request, response);

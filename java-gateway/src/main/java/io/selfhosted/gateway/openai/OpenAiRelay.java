@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
-import io.selfhosted.gateway.openai.ChatRequests.Completion;
+import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.pipeline.Delivery;
 import io.selfhosted.gateway.pipeline.Exchange;
 import io.selfhosted.gateway.pipeline.Outcome;
@@ -15,6 +15,7 @@ import io.selfhosted.gateway.sse.SseConnection;
 import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.system.JsonErrors;
 import io.selfhosted.gateway.system.RequestIdFilter;
+import io.selfhosted.gateway.upstream.ChatCall;
 import io.selfhosted.gateway.upstream.Chunk;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
@@ -44,6 +45,9 @@ public class OpenAiRelay {
     this.heartbeats = heartbeats;
     this.mapper = mapper;
   }
+
+  /** A validated chat completion request and the call it makes upstream. */
+  record Completion(ModelProfile profile, boolean stream, boolean includeUsage, ChatCall call) {}
 
   private Exchange exchange(Caller caller, Completion completion, HttpServletRequest request) {
     return new Exchange(

@@ -1,8 +1,6 @@
 package io.selfhosted.gateway.product;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.selfhosted.gateway.auth.Caller;
-import io.selfhosted.gateway.openai.ChatRequests;
 import io.selfhosted.gateway.product.ConversationRepository.Conversation;
 import io.selfhosted.gateway.product.ConversationRepository.Message;
 import io.selfhosted.gateway.stream.ResumableStream;
@@ -11,6 +9,7 @@ import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import jakarta.validation.Valid;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -31,17 +30,12 @@ import org.springframework.web.bind.annotation.RestController;
 public class ConversationController {
 
   private final ConversationRepository conversations;
-  private final ChatRequests requests;
   private final ProductRelay relay;
   private final StreamStore streams;
 
   ConversationController(
-      ConversationRepository conversations,
-      ChatRequests requests,
-      ProductRelay relay,
-      StreamStore streams) {
+      ConversationRepository conversations, ProductRelay relay, StreamStore streams) {
     this.conversations = conversations;
-    this.requests = requests;
     this.relay = relay;
     this.streams = streams;
   }
@@ -81,15 +75,10 @@ public class ConversationController {
 
   @PostMapping("/api/conversations")
   public ResponseEntity<Map<String, String>> createConversation(
-      @AuthenticationPrincipal Caller caller, @RequestBody(required = false) JsonNode body) {
-    String title = null;
-    if (body != null && body.hasNonNull("title")) {
-      if (!body.get("title").isTextual() || body.get("title").asText().length() > 200) {
-        throw ApiException.invalid("title", "title must be a string of at most 200 characters");
-      }
-      title = body.get("title").asText();
-    }
-    Conversation conversation = conversations.createConversation(caller.keyId(), title);
+      @AuthenticationPrincipal Caller caller,
+      @Valid @RequestBody(required = false) ConversationRequest body) {
+    Conversation conversation =
+        conversations.createConversation(caller.keyId(), body == null ? null : body.title());
     return ResponseEntity.status(HttpStatus.CREATED).body(Map.of("id", conversation.id()));
   }
 
@@ -116,17 +105,12 @@ public class ConversationController {
   public ResponseEntity<TurnStarted> createMessage(
       @AuthenticationPrincipal Caller caller,
       @PathVariable String id,
-      @RequestBody JsonNode body,
+      @Valid @RequestBody MessageRequest body,
       HttpServletRequest request) {
     conversations
         .findConversation(caller.keyId(), id)
         .orElseThrow(ConversationController::conversationNotFound);
-    ProductRelay.Turn turn;
-    if (requests.isRegenerate(body)) {
-      turn = relay.regenerate(caller, id, body, request);
-    } else {
-      turn = relay.startTurn(caller, id, requests.parseQuery(body), request);
-    }
+    ProductRelay.Turn turn = relay.startTurn(caller, id, body, request);
     String messageId = turn.stream().messageId();
     var reply = ResponseEntity.status(HttpStatus.ACCEPTED);
     turn.headers().forEach((name, value) -> reply.header(name, value));

@@ -1,13 +1,12 @@
 package io.selfhosted.gateway.product;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
-import io.selfhosted.gateway.openai.ChatRequests;
-import io.selfhosted.gateway.openai.ChatRequests.HistoryEntry;
-import io.selfhosted.gateway.openai.ChatRequests.Query;
+import io.selfhosted.gateway.models.ChatCalls;
+import io.selfhosted.gateway.models.ModelProfiles;
+import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
 import io.selfhosted.gateway.pipeline.Delivery;
 import io.selfhosted.gateway.pipeline.Exchange;
 import io.selfhosted.gateway.pipeline.Outcome;
@@ -19,6 +18,7 @@ import io.selfhosted.gateway.stream.StreamStore;
 import io.selfhosted.gateway.stream.StreamWriter;
 import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.system.RequestIdFilter;
+import io.selfhosted.gateway.upstream.ChatCall;
 import io.selfhosted.gateway.upstream.Chunk;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -29,6 +29,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataAccessException;
 import org.springframework.http.HttpStatus;
+import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Service;
 
 /**
@@ -45,7 +46,7 @@ public class ProductRelay {
   private final StreamStore streams;
   private final OwnerLeases leases;
   private final ConversationRepository conversations;
-  private final ChatRequests requests;
+  private final ModelProfiles profiles;
   private final Heartbeats heartbeats;
   private final ObjectMapper mapper;
 
@@ -54,14 +55,14 @@ public class ProductRelay {
       StreamStore streams,
       OwnerLeases leases,
       ConversationRepository conversations,
-      ChatRequests requests,
+      ModelProfiles profiles,
       Heartbeats heartbeats,
       ObjectMapper mapper) {
     this.pipeline = pipeline;
     this.streams = streams;
     this.leases = leases;
     this.conversations = conversations;
-    this.requests = requests;
+    this.profiles = profiles;
     this.heartbeats = heartbeats;
     this.mapper = mapper;
   }
@@ -69,23 +70,27 @@ public class ProductRelay {
   /** A started answer and the response headers its admission set (rate-limit state). */
   record Turn(StreamWriter stream, Map<String, String> headers) {}
 
-  /** Admits the turn, stores it, starts generating the answer, and returns its stream. */
-  Turn startTurn(Caller caller, String conversationId, Query query, HttpServletRequest request) {
-    return startTurn(
-        caller,
-        conversationId,
-        query,
-        conversations.listMessages(conversationId),
-        List.of(),
-        request);
-  }
-
   /**
-   * Asks the conversation's last question again: once admitted, the last question and its answer
-   * are replaced by the new turn, and the old answer is not in the model's context.
+   * Admits the turn, stores it, starts generating the answer, and returns its stream. The turn asks
+   * in the conversation {@code conversationId}, or in a new one when that is null (made once the
+   * model is known to exist). A regenerate asks the conversation's last question again: once
+   * admitted, the last question and its answer are replaced by the new turn, and the old answer is
+   * not in the model's context.
    */
-  Turn regenerate(Caller caller, String conversationId, JsonNode body, HttpServletRequest request) {
-    List<ConversationRepository.Message> stored = conversations.listMessages(conversationId);
+  Turn startTurn(
+      Caller caller,
+      @Nullable String conversationId,
+      MessageRequest message,
+      HttpServletRequest request) {
+    ModelProfile profile = profiles.resolve(message.model());
+    String conversation =
+        conversationId != null
+            ? conversationId
+            : conversations.createConversation(caller.keyId(), null).id();
+    List<ConversationRepository.Message> stored = conversations.listMessages(conversation);
+    if (!message.regenerating()) {
+      return startTurn(caller, conversation, profile, message.query(), stored, List.of(), request);
+    }
     int n = stored.size();
     if (n < 2
         || !"user".equals(stored.get(n - 2).role())
@@ -105,11 +110,11 @@ public class ProductRelay {
           "regenerate",
           "the last answer is still being generated; stop it first");
     }
-    Query query = requests.parseRegenerate(body, stored.get(n - 2).content());
     return startTurn(
         caller,
-        conversationId,
-        query,
+        conversation,
+        profile,
+        stored.get(n - 2).content(),
         stored.subList(0, n - 2),
         List.of(stored.get(n - 2).id(), stored.get(n - 1).id()),
         request);
@@ -118,12 +123,14 @@ public class ProductRelay {
   private Turn startTurn(
       Caller caller,
       String conversationId,
-      Query query,
+      ModelProfile profile,
+      String query,
       List<ConversationRepository.Message> earlier,
       List<String> replacing,
       HttpServletRequest request) {
-    List<HistoryEntry> history = history(earlier);
-    String model = query.profile().name();
+    List<ChatCall.Message> messages = history(earlier);
+    messages.add(new ChatCall.Message("user", query));
+    String model = profile.name();
     Exchange exchange =
         new Exchange(
             RequestIdFilter.of(request),
@@ -131,14 +138,14 @@ public class ProductRelay {
             model,
             "product",
             true,
-            requests.productCall(query.profile(), history, query.query()),
+            ChatCalls.of(profile, messages, ChatCalls.Sampling.DEFAULTS),
             RequestIdFilter.startNanos(request));
     StreamPipeline.Run run = pipeline.admit(exchange);
     StreamWriter stream;
     try {
       conversations.deleteMessages(conversationId, replacing);
       conversations.insertMessage(
-          conversationId, "user", query.query(), ConversationRepository.COMPLETE, model);
+          conversationId, "user", query, ConversationRepository.COMPLETE, model);
       var assistant =
           conversations.insertStreamingAnswer(
               conversationId, model, leases.instance(), leases.firstLeaseEnd());
@@ -164,8 +171,8 @@ public class ProductRelay {
    * answer did not come from the model (maintenance, a canned fallback) or failed, so that roles
    * still alternate.
    */
-  static List<HistoryEntry> history(List<ConversationRepository.Message> messages) {
-    List<HistoryEntry> history = new ArrayList<>();
+  static List<ChatCall.Message> history(List<ConversationRepository.Message> messages) {
+    List<ChatCall.Message> history = new ArrayList<>();
     ConversationRepository.Message question = null;
     for (ConversationRepository.Message m : messages) {
       if ("user".equals(m.role())) {
@@ -173,8 +180,8 @@ public class ProductRelay {
         continue;
       }
       if (question != null && fromTheModel(m)) {
-        history.add(new HistoryEntry("user", question.content()));
-        history.add(new HistoryEntry("assistant", m.content()));
+        history.add(new ChatCall.Message("user", question.content()));
+        history.add(new ChatCall.Message("assistant", m.content()));
       }
       question = null;
     }

@@ -1,19 +1,28 @@
 package io.selfhosted.gateway.system;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.servlet.http.HttpServletRequest;
+import java.util.Comparator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.core.MethodParameter;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.validation.method.ParameterErrors;
+import org.springframework.validation.method.ParameterValidationResult;
 import org.springframework.web.HttpMediaTypeNotSupportedException;
 import org.springframework.web.HttpRequestMethodNotSupportedException;
+import org.springframework.web.bind.MethodArgumentNotValidException;
 import org.springframework.web.bind.MissingRequestHeaderException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.method.annotation.HandlerMethodValidationException;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 import org.springframework.web.servlet.resource.NoResourceFoundException;
 
@@ -23,21 +32,63 @@ public class ErrorHandling {
 
   private static final Logger log = LoggerFactory.getLogger(ErrorHandling.class);
 
+  private final RequestBodyErrors bodies;
+
+  public ErrorHandling(ObjectMapper mapper) {
+    this.bodies = new RequestBodyErrors(mapper);
+  }
+
   @ExceptionHandler(ApiException.class)
   ResponseEntity<ErrorEnvelope> api(ApiException e) {
     return toResponse(e);
   }
 
+  /** Malformed JSON, or a value Jackson could not bind: the field's wire path in {@code param}. */
   @ExceptionHandler(HttpMessageNotReadableException.class)
   ResponseEntity<ErrorEnvelope> unreadable(HttpMessageNotReadableException e) {
     if (causedBy(e, BodySizeFilter.BodyTooLargeException.class)) {
       return toResponse(BodySizeFilter.tooLarge());
     }
-    String why =
-        causedBy(e, JsonProcessingException.class)
-            ? "request body is not valid JSON (or not valid UTF-8)"
-            : "request body is missing or unreadable";
-    return toResponse(ApiException.invalid(null, why));
+    return toResponse(bodies.unreadable(e));
+  }
+
+  /** A {@code @Valid @RequestBody} that broke a constraint. */
+  @ExceptionHandler(MethodArgumentNotValidException.class)
+  ResponseEntity<ErrorEnvelope> invalidBody(MethodArgumentNotValidException e) {
+    var result = e.getBindingResult();
+    Class<?> root =
+        result.getTarget() == null
+            ? e.getParameter().getParameterType()
+            : result.getTarget().getClass();
+    return toResponse(bodies.invalid(root, result.getFieldErrors(), result.getGlobalErrors()));
+  }
+
+  /**
+   * Constraints checked by method validation, which Spring uses instead of the above once a handler
+   * also constrains a plain parameter (e.g. {@code @Max} on a {@code @RequestParam}).
+   */
+  @ExceptionHandler(HandlerMethodValidationException.class)
+  ResponseEntity<ErrorEnvelope> invalidArguments(HandlerMethodValidationException e) {
+    ParameterValidationResult first =
+        e.getParameterValidationResults().stream()
+            .min(Comparator.comparingInt(r -> r.getMethodParameter().getParameterIndex()))
+            .orElse(null);
+    if (first == null) {
+      return toResponse(ApiException.invalid(null, "invalid request"));
+    }
+    if (first instanceof ParameterErrors errors) {
+      Class<?> root =
+          errors.getArgument() == null
+              ? errors.getMethodParameter().getParameterType()
+              : errors.getArgument().getClass();
+      return toResponse(bodies.invalid(root, errors.getFieldErrors(), errors.getGlobalErrors()));
+    }
+    String param = parameterName(first.getMethodParameter());
+    String message =
+        first.getResolvableErrors().isEmpty()
+            ? "is not valid"
+            : first.getResolvableErrors().get(0).getDefaultMessage();
+    return toResponse(ApiException.invalid(param, param + " " + message));
   }
 
   @ExceptionHandler(HttpMediaTypeNotSupportedException.class)
@@ -95,6 +146,18 @@ public class ErrorHandling {
     }
     e.headers().forEach(builder::header);
     return builder.body(e.envelope());
+  }
+
+  /** A parameter as the request names it: the query parameter, path variable or header. */
+  private static String parameterName(MethodParameter parameter) {
+    RequestParam query = parameter.getParameterAnnotation(RequestParam.class);
+    PathVariable path = parameter.getParameterAnnotation(PathVariable.class);
+    RequestHeader header = parameter.getParameterAnnotation(RequestHeader.class);
+    String named =
+        query != null
+            ? query.name()
+            : path != null ? path.name() : header != null ? header.name() : "";
+    return named.isEmpty() ? String.valueOf(parameter.getParameterName()) : named;
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {

@@ -1,21 +1,33 @@
 package io.selfhosted.gateway.system;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.List;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.http.converter.HttpMessageConverter;
 import org.springframework.web.servlet.config.annotation.CorsRegistry;
 import org.springframework.web.servlet.config.annotation.ViewControllerRegistry;
 import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
 
 /**
- * The pages' routes (the chat page at {@code /}, the ops console at {@code /ops}), and CORS from
- * configuration: with no allowed origins, only same-origin pages may call the API.
+ * The pages' routes (the chat page at {@code /}, the ops console at {@code /ops}), CORS from
+ * configuration (with no allowed origins, only same-origin pages may call the API), and the strict
+ * reader of {@link StrictJson} request bodies.
  */
 @Configuration
 public class WebConfig implements WebMvcConfigurer {
 
   private final HttpProperties properties;
+  private final ObjectMapper mapper;
 
-  public WebConfig(HttpProperties properties) {
+  public WebConfig(HttpProperties properties, ObjectMapper mapper) {
     this.properties = properties;
+    this.mapper = mapper;
+  }
+
+  @Override
+  public void extendMessageConverters(List<HttpMessageConverter<?>> converters) {
+    // First, so that it reads the marked bodies before the lenient JSON converter can.
+    converters.add(0, new StrictJsonConverter(mapper));
   }
 
   @Override

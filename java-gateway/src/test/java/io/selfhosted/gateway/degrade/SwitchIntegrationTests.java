@@ -369,6 +369,32 @@ class SwitchIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void switchValuesOfTheWrongTypeAreRefusedNotCoerced() throws Exception {
+    record Case(String kind, String json, String param) {}
+    for (Case c :
+        List.of(
+            new Case("maintenance", "{\"enabled\":1}", "enabled"),
+            new Case("maintenance", "{\"enabled\":\"true\"}", "enabled"),
+            new Case("maintenance", "{\"enabled\":true,\"ttlSeconds\":1.5}", "ttlSeconds"),
+            new Case("maintenance", "{\"enabled\":true,\"ttlSeconds\":\"60\"}", "ttlSeconds"),
+            new Case("maintenance", "{\"enabled\":true,\"reason\":5}", "reason"),
+            new Case("maintenance", "{\"enabled\":true,\"expiresAt\":5}", "expiresAt"),
+            new Case("max_tokens", "{\"enabled\":true,\"value\":\"64\"}", "value"),
+            new Case("max_tokens", "{\"enabled\":true,\"value\":64.5}", "value"),
+            new Case("maintenance", "{\"value\":\"" + "x".repeat(2001) + "\"}", "message"),
+            new Case(
+                "model_route:demo-model", "{\"value\":true,\"model\":\"demo-model\"}", "model"))) {
+      try (Response response = put("/admin/switches/" + c.kind(), c.json())) {
+        JsonNode body = Json.parse(response.body().string());
+        assertThat(response.code()).as(c.toString()).isEqualTo(400);
+        assertThat(body.at("/error/param").asText(null)).as(c.toString()).isEqualTo(c.param());
+      }
+    }
+    assertThat(body(get("/admin/switches")).get("data").toString())
+        .doesNotContain("\"enabled\":true");
+  }
+
+  @Test
   void onlyAdminsMayReadOrFlipSwitches() throws Exception {
     Key user = createKey("{\"name\":\"user\"}");
     try (Response response = getAs(user.secret(), "/admin/switches")) {

@@ -142,6 +142,33 @@ class OpenAiApiIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void takesOpenAiShapesAndIgnoresFieldsItDoesNotServe() throws Exception {
+    UPSTREAM.enqueue(FakeModelService.stream("Hi"));
+    try (Response response =
+        post(
+            "/v1/chat/completions",
+            "{\"model\":\"demo-model\",\"user\":\"u-1\",\"logit_bias\":{\"5\":1},"
+                + "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                + "{\"role\":\"user\",\"name\":\"ann\",\"content\":"
+                + "[{\"type\":\"text\",\"text\":\"hello \"},{\"type\":\"text\",\"text\":\"there\"}]}],"
+                + "\"stop\":\"END\",\"temperature\":1,\"n\":1,\"stream_options\":null,"
+                + "\"max_completion_tokens\":7,\"max_tokens\":99}")) {
+      assertThat(response.code()).isEqualTo(200);
+    }
+    JsonNode upstream = Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8());
+    assertThat(upstream.at("/messages/0/content").asText())
+        .as("the client's own system message, no profile prompt before it")
+        .isEqualTo("be brief");
+    assertThat(upstream.at("/messages/1/content").asText()).isEqualTo("hello there");
+    assertThat(upstream.get("messages")).hasSize(2);
+    assertThat(upstream.get("stop").toString()).isEqualTo("[\"END\"]");
+    assertThat(upstream.get("temperature").asDouble()).isEqualTo(1.0);
+    assertThat(upstream.get("max_tokens").asInt())
+        .as("max_completion_tokens wins over max_tokens")
+        .isEqualTo(7);
+  }
+
+  @Test
   void listsTheConfiguredModels() throws Exception {
     JsonNode models = body(get("/v1/models"));
     assertThat(models.at("/data/0/id").asText()).isEqualTo("demo-model");

@@ -181,6 +181,39 @@ class ConversationIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void aBadTurnNamesItsFieldAndStoresNothing() throws Exception {
+    String conversation = newConversation();
+    record Case(String json, String param) {}
+    for (Case c :
+        List.of(
+            new Case("{\"query\":\"hi\"}", "model"),
+            new Case("{\"model\":\"demo-model\"}", "query"),
+            new Case("{\"model\":\"demo-model\",\"query\":\"  \"}", "query"),
+            new Case("{\"model\":\"demo-model\",\"query\":7}", "query"),
+            new Case("{\"model\":\"demo-model\",\"regenerate\":false}", "query"),
+            new Case("{\"model\":\"demo-model\",\"regenerate\":1}", "regenerate"),
+            new Case("{\"model\":\"demo-model\",\"regenerate\":true,\"query\":\"x\"}", "query"))) {
+      try (Response response = post("/api/conversations/" + conversation + "/messages", c.json())) {
+        assertThat(response.code()).as(c.json()).isEqualTo(400);
+        assertThat(Json.parse(response.body().string()).at("/error/param").asText())
+            .as(c.json())
+            .isEqualTo(c.param());
+      }
+    }
+    assertThat(body(get("/api/conversations/" + conversation + "/messages")).get("data")).isEmpty();
+    assertThat(UPSTREAM.chatRequestCount()).isZero();
+  }
+
+  @Test
+  void anUnknownModelLeavesNoConversationBehind() throws Exception {
+    int before = body(get("/api/conversations")).get("data").size();
+    try (Response response = post("/api/chat/messages", "{\"model\":\"gpt-9\",\"query\":\"hi\"}")) {
+      assertThat(response.code()).isEqualTo(404);
+    }
+    assertThat(body(get("/api/conversations")).get("data")).hasSize(before);
+  }
+
+  @Test
   void aReconnectWithLastEventIdResumesExactly() throws Exception {
     LiveStream live = new LiveStream();
     UPSTREAM.enqueue(live);

@@ -95,6 +95,53 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void documentsTheRequestBodiesWithTheirConstraintsAndTheConfiguredModels() throws Exception {
+    JsonNode document;
+    try (Response response =
+        SseClient.HTTP.newCall(new Request.Builder().url(url("/v3/api-docs")).build()).execute()) {
+      document = Json.parse(response.body().string());
+    }
+    JsonNode schemas = document.at("/components/schemas");
+    String models = "[\"demo-model\",\"second-model\"]";
+    for (String[] operation :
+        new String[][] {
+          {"/v1/chat/completions", "post", "ChatCompletionRequest"},
+          {"/api/chat/messages", "post", "ProductMessageRequest"},
+          {"/api/conversations/{id}/messages", "post", "MessageRequest"},
+          {"/api/conversations", "post", "ConversationRequest"},
+          {"/admin/switches/{kind}", "put", "SwitchRequest"},
+        }) {
+      JsonNode body = document.get("paths").get(operation[0]).get(operation[1]).get("requestBody");
+      assertThat(body.at("/content/application~1json/schema/$ref").asText())
+          .as(operation[0])
+          .isEqualTo("#/components/schemas/" + operation[2]);
+      JsonNode model = schemas.get(operation[2]).at("/properties/model");
+      if (!model.isMissingNode()) {
+        assertThat(model.get("enum").toString()).as(operation[2]).isEqualTo(models);
+      }
+    }
+    JsonNode chat = schemas.get("ChatCompletionRequest");
+    assertThat(chat.get("required").toString()).contains("\"model\"").contains("\"messages\"");
+    assertThat(chat.at("/properties/messages/minItems").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/max_tokens/minimum").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/temperature/maximum").asInt()).isEqualTo(2);
+    assertThat(chat.at("/properties/top_p/maximum").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/n/maximum").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/stream_options/$ref").asText()).endsWith("/StreamOptions");
+    assertThat(chat.at("/properties/stop/oneOf")).hasSize(2);
+    JsonNode message = schemas.get("ChatMessage");
+    assertThat(message.at("/properties/role/enum").toString())
+        .isEqualTo("[\"system\",\"user\",\"assistant\"]");
+    assertThat(message.at("/properties/content/oneOf/1/items/$ref").asText())
+        .endsWith("/TextContentPart");
+    assertThat(schemas.at("/ProductMessageRequest/properties/query/maxLength").asInt())
+        .isEqualTo(32_000);
+    assertThat(schemas.at("/ConversationRequest/properties/title/maxLength").asInt())
+        .isEqualTo(200);
+    assertThat(schemas.at("/SwitchRequest/properties/ttlSeconds/minimum").asInt()).isEqualTo(1);
+  }
+
+  @Test
   void relayThreadsLogWithTheRequestId(CapturedOutput output) throws Exception {
     UPSTREAM.enqueue(FakeModelService.error(500, "server_error", "boom", "exploded"));
     try (Response response =

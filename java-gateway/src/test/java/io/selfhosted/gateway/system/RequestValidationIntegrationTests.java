@@ -3,6 +3,7 @@ package io.selfhosted.gateway.system;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.support.FakeModelService.LiveStream;
 import io.selfhosted.gateway.support.GatewayIntegrationTest;
 import io.selfhosted.gateway.support.Json;
@@ -81,6 +82,128 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
       throws Exception {
     JsonNode error = expectError(post(path.trim(), body), 400);
     assertThat(error.get("param").asText()).isEqualTo(param.trim());
+  }
+
+  /** Values Jackson would coerce or that break a constraint: each names its field's wire path. */
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "{\"max_tokens\":\"5\"} | max_tokens | max_tokens must be a 32-bit integer",
+        "{\"max_tokens\":5.0} | max_tokens | max_tokens must be a 32-bit integer",
+        "{\"max_tokens\":0} | max_tokens | max_tokens must be at least 1",
+        "{\"max_tokens\":99999999999} | max_tokens | max_tokens must be a 32-bit integer",
+        "{\"max_completion_tokens\":true} | max_completion_tokens | max_completion_tokens must be"
+            + " a 32-bit integer",
+        "{\"n\":1.5} | n | n must be a 32-bit integer",
+        "{\"n\":2} | n | n must be 1: one choice per request",
+        "{\"n\":\"1\"} | n | n must be a 32-bit integer",
+        "{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]} | stop | stop must be a string or an"
+            + " array of up to 4 strings",
+        "{\"stop\":[\"a\",5]} | stop[1] | stop[1] must be a string",
+        "{\"stop\":[\"a\",null]} | stop[1] | stop[1] must be a string",
+        "{\"model\":true} | model | model must be a string",
+        "{\"temperature\":\"0.5\"} | temperature | temperature must be a number",
+        "{\"temperature\":2.5} | temperature | temperature must be a number from 0 to 2",
+        "{\"temperature\":1e400} | temperature | temperature must be a number from 0 to 2",
+        "{\"top_p\":-0.1} | top_p | top_p must be a number from 0 to 1",
+        "{\"stream\":1} | stream | stream must be a boolean",
+        "{\"stream\":\"true\"} | stream | stream must be a boolean",
+        "{\"stream_options\":\"yes\"} | stream_options | stream_options must be an object",
+        "{\"stream_options\":{\"include_usage\":\"yes\"}} | stream_options.include_usage |"
+            + " stream_options.include_usage must be a boolean",
+        "{\"ignore_eos\":0} | ignore_eos | ignore_eos must be a boolean",
+        "{\"seed\":\"5\"} | seed | seed must be a 64-bit integer",
+        "{\"messages\":{}} | messages | messages must be an array",
+        "{\"messages\":[\"hi\"]} | messages[0] | messages[0] must be an object",
+        "{\"messages\":[null]} | messages[0] | messages[0] must be an object",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"content\":\"x\"}]} |"
+            + " messages[1].role | messages[1].role must be one of system, user, assistant",
+        "{\"messages\":[{\"role\":\"user\",\"content\":null}]} | messages[0].content |"
+            + " messages[0].content must be a string or an array of text content parts",
+        "{\"messages\":[{\"role\":\"user\",\"content\":{}}]} | messages[0].content |"
+            + " messages[0].content must be a string or an array of text content parts",
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]} |"
+            + " messages[0].content | messages[0].content must be a string or an array of text"
+            + " content parts",
+        "{\"messages\":[{\"role\":\"user\",\"content\":[\"hi\"]}]} | messages[0].content |"
+            + " messages[0].content must be a string or an array of text content parts",
+      })
+  void refusesWhatJacksonWouldCoerceAndNamesTheWirePath(String change, String param, String message)
+      throws Exception {
+    JsonNode body =
+        Json.parse(
+            "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    Json.parse(change.trim())
+        .fields()
+        .forEachRemaining(f -> ((ObjectNode) body).set(f.getKey(), f.getValue()));
+    JsonNode error = expectError(post("/v1/chat/completions", body.toString()), 400);
+    assertThat(error.get("param").asText()).isEqualTo(param.trim());
+    assertThat(error.get("message").asText()).isEqualTo(message.trim());
+    assertThat(error.get("code").asText()).isEqualTo("invalid_request");
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "/v1/chat/completions | [1,2,3]",
+        "/v1/chat/completions | \"hi\"",
+        "/v1/chat/completions | 42",
+        "/api/chat/messages   | []",
+        "/api/conversations   | [\"title\"]",
+      })
+  void refusesABodyThatIsNotAJsonObjectWithoutNamingAField(String path, String body)
+      throws Exception {
+    JsonNode error = expectError(post(path.trim(), body.trim()), 400);
+    assertThat(error.get("param").isNull()).isTrue();
+    assertThat(error.get("message").asText()).isEqualTo("request body must be a JSON object");
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "/v1/chat/completions | {\"model\":\"demo-model\",}",
+        "/v1/chat/completions | {\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}",
+        "/api/chat/messages   | {model:\"demo-model\",\"query\":\"hi\"}",
+        "/api/chat/messages   | null",
+        "/api/conversations   | {\"title\":",
+      })
+  void refusesMalformedJsonWithoutNamingAField(String path, String body) throws Exception {
+    JsonNode error = expectError(post(path.trim(), body.trim()), 400);
+    assertThat(error.get("param").isNull()).isTrue();
+    assertThat(error.get("type").asText()).isEqualTo("invalid_request_error");
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "/api/chat/messages | {\"model\":5,\"query\":\"hi\"} | model",
+        "/api/chat/messages | {\"model\":\"demo-model\",\"query\":5} | query",
+        "/api/chat/messages | {\"model\":\"demo-model\",\"query\":\"\"} | query",
+        "/api/chat/messages | {\"query\":\"hi\"} | model",
+        "/api/conversations | {\"title\":5} | title",
+      })
+  void namesTheProductFieldThatIsWrong(String path, String body, String param) throws Exception {
+    JsonNode error = expectError(post(path.trim(), body.trim()), 400);
+    assertThat(error.get("param").asText()).isEqualTo(param.trim());
+  }
+
+  @Test
+  void refusesTooLongQueriesAndTitles() throws Exception {
+    JsonNode query =
+        expectError(
+            post(
+                "/api/chat/messages",
+                "{\"model\":\"demo-model\",\"query\":\"" + "x".repeat(32_001) + "\"}"),
+            400);
+    assertThat(query.get("param").asText()).isEqualTo("query");
+    assertThat(query.get("message").asText()).isEqualTo("query is longer than 32000 characters");
+    JsonNode title =
+        expectError(post("/api/conversations", "{\"title\":\"" + "x".repeat(201) + "\"}"), 400);
+    assertThat(title.get("param").asText()).isEqualTo("title");
   }
 
   @Test
