@@ -97,8 +97,8 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
   @Test
   void documentsTheRequestBodiesWithTheirConstraintsAndTheConfiguredModels() throws Exception {
     JsonNode document;
-    try (Response response =
-        SseClient.HTTP.newCall(new Request.Builder().url(url("/v3/api-docs")).build()).execute()) {
+    try (Response response = get("/v3/api-docs")) {
+      assertThat(response.code()).isEqualTo(200);
       document = Json.parse(response.body().string());
     }
     JsonNode schemas = document.at("/components/schemas");
