@@ -47,23 +47,16 @@ class ScaleOut:
 @pytest.fixture(scope="module")
 def scale_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleOut]:
     with Stack(tmp_path_factory.mktemp("scale-out")) as stack:
-        postgres, redis = stack.add_postgres(), stack.add_redis()
-        # One generation at a time per model service: under this load the answers queue, so that many
-        # are still running when a gateway dies.
-        models = [
-            stack.add_model_service(env={"MODEL_MAX_BATCH_REQUESTS": "1"}, wait=False) for _ in range(2)
-        ]
-        env = {
-            "GATEWAY_STREAM_LEASE_DURATION": f"{LEASE_S}s",
-            "GATEWAY_STREAM_LEASE_RENEW_INTERVAL": "1s",
-        }
-        # One gateway first: it creates the schema (Flyway) before the second one starts.
-        first = stack.add_gateway(models, postgres=postgres, redis=redis, env=env, wait=False)
-        stack.wait_ready(first)
-        second = stack.add_gateway(models, postgres=postgres, redis=redis, env=env, wait=False)
-        stack.wait_ready(second, *models)
-        balancer = stack.add_load_balancer([first, second])
-        yield ScaleOut(stack, [first, second], models, balancer)
+        replicas = stack.add_replicas(
+            # One generation at a time per model service: under this load the answers queue, so that
+            # many are still running when a gateway dies.
+            model_env={"MODEL_MAX_BATCH_REQUESTS": "1"},
+            gateway_env={
+                "GATEWAY_STREAM_LEASE_DURATION": f"{LEASE_S}s",
+                "GATEWAY_STREAM_LEASE_RENEW_INTERVAL": "1s",
+            },
+        )
+        yield ScaleOut(stack, replicas.gateways, replicas.models, replicas.balancer)
 
 
 def chat(client: httpx.Client, content: str = "你好", max_tokens: int = 64) -> httpx.Response:
