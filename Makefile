@@ -91,7 +91,7 @@ test-java: setup-python setup-java setup-services
 test-e2e: setup setup-services demo-model
 	$(PY) -m pytest -q -c tests/pytest.ini tests
 
-test-web: setup-web setup-browser setup demo-model
+test-web: setup-web setup-browser setup setup-services demo-model
 	cd $(WEB_DIR) && npm test
 
 ## ---- bench ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -189,7 +189,8 @@ class Followed:
 
     events: list[Event]
     connections: int
-    ended_by: str  # "final" (a final event came), "nothing-left" (204) or "deadline"
+    ended_by: str  # "final" (a final event came), "nothing-left" (204), "refused" or "deadline"
+    refusal: str = ""  # when refused: the status and body of the reply that ended the read
 
     def text(self, field: str = "text") -> str:
         """The ``field`` of every ``message`` event's JSON, joined: the answer as the reader saw it."""
@@ -204,11 +205,13 @@ def follow(
     on_event: Callable[[Event], None] = lambda e: None,
     retry: float = 0.2,
     deadline: float = 120.0,
+    give_up_on: Collection[int] = (),
 ) -> Followed:
     """Reads a resumable event stream the way a browser's EventSource does: after a dropped connection,
     a refused one or an error status it reconnects after ``retry`` seconds with ``Last-Event-ID`` set
-    to the last id it received, until a ``final`` event, a 204 (the stream has nothing left) or
-    ``deadline`` seconds. Through a load balancer, a reconnect may land on another gateway replica."""
+    to the last id it received, until a ``final`` event, a 204 (the stream has nothing left), a status
+    in ``give_up_on`` (``ended_by`` "refused": a 401 would never change by waiting) or ``deadline``
+    seconds. Through a load balancer, a reconnect may land on another gateway replica."""
     received: list[Event] = []
     connections = 0
     last_id = ""
@@ -220,6 +223,9 @@ def follow(
             with client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 204:
                     return Followed(received, connections, "nothing-left")
+                if response.status_code in give_up_on:
+                    refusal = f"{response.status_code} {response.read().decode(errors='replace')}"
+                    return Followed(received, connections, "refused", refusal)
                 if response.status_code == 200:
                     for event in events(response):
                         received.append(event)

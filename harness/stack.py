@@ -279,6 +279,18 @@ class Postgres(Process):
         return f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
 
 
+@dataclass(eq=False)
+class Replicas:
+    """The compose ``scale`` profile as processes: nginx in front of two gateways that share one
+    PostgreSQL and one Redis, and two model services behind both gateways."""
+
+    postgres: Postgres
+    redis: Redis
+    models: list[ModelService]
+    gateways: list[Gateway]
+    balancer: Process
+
+
 class Stack:
     """Processes started for one test session or benchmark run; a context manager that stops them all.
 
@@ -644,6 +656,25 @@ class Stack:
         servers = [g if isinstance(g, tuple) else ("127.0.0.1", int(g.port or 0)) for g in gateways]
         conf = render_nginx_template(self.dir(name), f"127.0.0.1:{port}", servers)
         return self.start(name, nginx_command(conf, directives="daemon off;"), port=port, wait=wait)
+
+    # ---- the scale-out setup ----------------------------------------------------------------------------
+
+    def add_replicas(
+        self,
+        *,
+        model_env: Mapping[str, str | None] | None = None,
+        gateway_env: Mapping[str, str | None] | None = None,
+    ) -> Replicas:
+        """PostgreSQL, Redis, two model services, two gateways in front of both and nginx in front of
+        the gateways (the deployment's config); returns once all are ready."""
+        postgres, redis = self.add_postgres(), self.add_redis()
+        models = [self.add_model_service(env=model_env, wait=False) for _ in range(2)]
+        # One gateway first: it creates the schema (Flyway) before the second one starts.
+        first = self.add_gateway(models, postgres=postgres, redis=redis, env=gateway_env, wait=False)
+        self.wait_ready(first)
+        second = self.add_gateway(models, postgres=postgres, redis=redis, env=gateway_env, wait=False)
+        self.wait_ready(second, *models)
+        return Replicas(postgres, redis, models, [first, second], self.add_load_balancer([first, second]))
 
     # ---- the two-tier stack of the cross-tier tests ----------------------------------------------------
 

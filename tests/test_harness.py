@@ -73,6 +73,27 @@ def test_openai_helpers() -> None:
     assert sse.chunk_texts(sse.payloads(stream)) == ["你"]
 
 
+def test_follow_resumes_after_an_error_status_but_gives_up_on_a_refusal() -> None:
+    asked: list[str | None] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("Last-Event-ID"))
+        if request.url.path == "/refused":
+            return httpx.Response(401, json={"error": {"message": "the session has ended"}})
+        if len(asked) == 1:
+            return httpx.Response(200, content=b'id: 1\ndata: {"text": "a"}\n\n')  # then dropped
+        if len(asked) == 2:
+            return httpx.Response(503)
+        return httpx.Response(200, content=b"id: 2\nevent: finish\ndata: {}\n\n")
+
+    with httpx.Client(transport=httpx.MockTransport(gateway), base_url="http://gw") as client:
+        read = sse.follow(client, "/s", retry=0, give_up_on={401})
+        assert (read.ended_by, read.connections, read.text(), asked) == ("final", 3, "a", [None, "1", "1"])
+        refused = sse.follow(client, "/refused", retry=0, give_up_on={401})
+    assert (refused.ended_by, refused.connections) == ("refused", 1)
+    assert refused.refusal.startswith("401 ") and "the session has ended" in refused.refusal
+
+
 def _have(name: str, *candidates: str) -> bool:
     try:
         find_binary(name, *candidates, package=name)

@@ -2,7 +2,9 @@
 PostgreSQL and a real Redis, all started here as processes (the machine has no container engine).
 
 What a platform team relies on when it runs replicas: a key's limits hold across gateways, an
-operator's switch reaches every gateway at once, a gateway killed mid-stream loses no browser's text
+operator's switch reaches every gateway at once, a browser signed in through nginx stays signed in
+whichever gateway answers (and after a gateway restart) and is signed out everywhere at once when its
+session is closed or its key revoked, a gateway killed mid-stream loses no browser's text
 (every stream resumes through the load balancer on the other gateway, exactly, and ends with the full
 answer or a clean error, never a hang), and a killed model service costs no request.
 """
@@ -47,23 +49,16 @@ class ScaleOut:
 @pytest.fixture(scope="module")
 def scale_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleOut]:
     with Stack(tmp_path_factory.mktemp("scale-out")) as stack:
-        postgres, redis = stack.add_postgres(), stack.add_redis()
-        # One generation at a time per model service: under this load the answers queue, so that many
-        # are still running when a gateway dies.
-        models = [
-            stack.add_model_service(env={"MODEL_MAX_BATCH_REQUESTS": "1"}, wait=False) for _ in range(2)
-        ]
-        env = {
-            "GATEWAY_STREAM_LEASE_DURATION": f"{LEASE_S}s",
-            "GATEWAY_STREAM_LEASE_RENEW_INTERVAL": "1s",
-        }
-        # One gateway first: it creates the schema (Flyway) before the second one starts.
-        first = stack.add_gateway(models, postgres=postgres, redis=redis, env=env, wait=False)
-        stack.wait_ready(first)
-        second = stack.add_gateway(models, postgres=postgres, redis=redis, env=env, wait=False)
-        stack.wait_ready(second, *models)
-        balancer = stack.add_load_balancer([first, second])
-        yield ScaleOut(stack, [first, second], models, balancer)
+        replicas = stack.add_replicas(
+            # One generation at a time per model service: under this load the answers queue, so that
+            # many are still running when a gateway dies.
+            model_env={"MODEL_MAX_BATCH_REQUESTS": "1"},
+            gateway_env={
+                "GATEWAY_STREAM_LEASE_DURATION": f"{LEASE_S}s",
+                "GATEWAY_STREAM_LEASE_RENEW_INTERVAL": "1s",
+            },
+        )
+        yield ScaleOut(stack, replicas.gateways, replicas.models, replicas.balancer)
 
 
 def chat(client: httpx.Client, content: str = "你好", max_tokens: int = 64) -> httpx.Response:
@@ -111,6 +106,149 @@ def test_a_switch_reaches_the_other_gateway_within_two_seconds(scale_out: ScaleO
         off = seconds_until(lambda: not in_maintenance())
     assert on is not None and on < 2.0, f"the other gateway saw the switch go on after {on} s"
     assert off is not None and off < 2.0, f"the other gateway saw the switch go off after {off} s"
+
+
+BROWSER_TURNS = 20
+# A turn is three requests, and a new conversation one more: every kind of request meets both gateways.
+TURNS_PER_CONVERSATION = 5
+
+
+class Refused(AssertionError):
+    """A request of a signed-in browser was not answered as a browser needs."""
+
+
+def expect(response: httpx.Response) -> httpx.Response:
+    if not response.is_success:
+        request = response.request
+        raise Refused(f"{request.method} {request.url.path} -> {response.status_code} {response.text}")
+    return response
+
+
+def browser(base: str, origin: str, cookie: str = "") -> httpx.Client:
+    """A page served from ``origin`` making its requests to ``base``, with ``cookie`` and no API key: like
+    a browser, it names its origin on state-changing requests (the gateway's cross-site check)."""
+
+    def name_origin(request: httpx.Request) -> None:
+        if request.method not in ("GET", "HEAD"):
+            request.headers["Origin"] = origin
+
+    return httpx.Client(
+        base_url=base,
+        headers={"Cookie": cookie} if cookie else {},
+        event_hooks={"request": [name_origin]},
+        timeout=60.0,
+    )
+
+
+def sign_in(scale_out: ScaleOut, name: str) -> tuple[str, str]:
+    """Signs in through nginx with a fresh user key; the key's id and the browser's cookie header."""
+    with scale_out.client(scale_out.gateways[0].url) as admin:
+        created = expect(admin.post("/admin/keys", json={"name": name, "role": "user"})).json()
+    nginx = scale_out.balancer.url
+    with browser(nginx, nginx) as page:
+        signed_in = expect(page.post("/api/session", json={"apiKey": created["key"]}))
+    # What the browser keeps: each cookie's name=value, less any the reply clears (an empty value).
+    pairs = [c.split(";", 1)[0].strip() for c in signed_in.headers.get_list("set-cookie")]
+    cookies = [pair for pair in pairs if pair.partition("=")[2]]
+    assert cookies, f"signing in set no cookie: {signed_in.headers}"
+    return created["id"], "; ".join(cookies)
+
+
+def session_status(scale_out: ScaleOut, cookie: str) -> dict[str, str]:
+    """What ``GET /api/session`` with ``cookie`` answers on each gateway, asked directly."""
+    answers = {}
+    for gateway in scale_out.gateways:
+        with browser(gateway.url, gateway.url, cookie) as page:
+            reply = page.get("/api/session")
+        answers[gateway.name] = f"{reply.status_code} {reply.text}"
+    return answers
+
+
+def assert_signed_in_everywhere(scale_out: ScaleOut, key_id: str, cookie: str, when: str) -> None:
+    answers = session_status(scale_out, cookie)
+    unknown = {name: a for name, a in answers.items() if not (a.startswith("200 ") and key_id in a)}
+    assert not unknown, f"{when}, the browser's session is not signed in on every gateway: {unknown}"
+
+
+def chat_as_a_browser(page: httpx.Client, turns: int) -> list[str]:
+    """``turns`` questions asked as the chat page asks them (a new conversation every few), each reply
+    read from its stream as an EventSource reads it, then the conversation read back; what went wrong,
+    one line per failed turn."""
+    failures = []
+    conversation = ""
+    for turn in range(turns):
+        try:
+            if turn % TURNS_PER_CONVERSATION == 0 or not conversation:
+                conversation = expect(page.post("/api/conversations", json={})).json()["id"]
+            question = {"model": MODEL, "query": "你好"}
+            asked = expect(page.post(f"/api/conversations/{conversation}/messages", json=question)).json()
+            read = follow(page, asked["streamUrl"], deadline=60, give_up_on=range(400, 500))
+            if read.ended_by != "final" or read.events[-1].event != "finish":
+                last = read.events[-1].data if read.events else ""
+                raise Refused(f"GET {asked['streamUrl']} ended by {read.ended_by}: {read.refusal or last}")
+            if read.text() != HELLO_REPLY:
+                raise Refused(f"the reply read from the stream is {read.text()!r}")
+            stored = expect(page.get(f"/api/conversations/{conversation}/messages")).json()["data"]
+            reply = next((m for m in stored if m["id"] == asked["messageId"]), None)
+            if reply is None or reply["content"] != HELLO_REPLY:
+                raise Refused(f"the stored reply is {reply}")
+        except Refused as e:
+            failures.append(f"turn {turn + 1}: {e}")
+            conversation = ""
+    return failures
+
+
+def test_a_browser_session_works_on_both_gateways_outlives_a_restart_and_ends_with_its_key(
+    scale_out: ScaleOut,
+) -> None:
+    stack = scale_out
+    nginx = stack.balancer.url
+    key_id, cookie = sign_in(stack, "browser through nginx")
+    assert_signed_in_everywhere(stack, key_id, cookie, "right after signing in through nginx")
+
+    with browser(nginx, nginx, cookie) as page:
+        failures = chat_as_a_browser(page, BROWSER_TURNS)
+    failed = f"{len(failures)} of {BROWSER_TURNS} turns failed through nginx"
+    assert not failures, "\n".join([failed, *failures])
+
+    # A restarted gateway has nothing in memory: the session must come back from what the gateways share.
+    stack.stack.restart(stack.gateways[0])
+    assert_signed_in_everywhere(stack, key_id, cookie, "after a gateway restart")
+    with browser(nginx, nginx, cookie) as page:
+        failures = chat_as_a_browser(page, 2)
+    assert not failures, "after a gateway restart, through nginx:\n" + "\n".join(failures)
+
+    pages = [browser(g.url, g.url, cookie) for g in stack.gateways]
+    try:
+        with stack.client(stack.gateways[0].url) as admin:
+            expect(admin.delete(f"/admin/keys/{key_id}"))
+        delay = seconds_until(lambda: all(p.get("/api/session").status_code == 401 for p in pages))
+    finally:
+        for p in pages:
+            p.close()
+    assert delay is not None and delay <= 1.0, (
+        f"the session of a revoked key ended on both gateways after {delay} s (None: not within 10 s): "
+        f"{session_status(stack, cookie)}"
+    )
+
+
+def test_a_browser_session_closed_through_nginx_ends_on_both_gateways(scale_out: ScaleOut) -> None:
+    stack = scale_out
+    nginx = stack.balancer.url
+    key_id, cookie = sign_in(stack, "signs out through nginx")
+    assert_signed_in_everywhere(stack, key_id, cookie, "right after signing in through nginx")
+    with browser(nginx, nginx, cookie) as page:
+        expect(page.delete("/api/session"))
+    pages = [browser(g.url, g.url, cookie) for g in stack.gateways]
+    try:
+        delay = seconds_until(lambda: all(p.get("/api/session").status_code == 401 for p in pages))
+    finally:
+        for p in pages:
+            p.close()
+    assert delay is not None and delay <= 1.0, (
+        f"a closed session ended on both gateways after {delay} s (None: not within 10 s): "
+        f"{session_status(stack, cookie)}"
+    )
 
 
 @dataclass

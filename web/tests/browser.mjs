@@ -25,9 +25,10 @@ export function launchBrowser() {
 /**
  * The real tiers and a browser, for a whole test file: `before(async () => ({ stack, browser } =
  * await startStackAndBrowser()))`, and `after(() => stopStackAndBrowser(stack, browser))`.
+ * @param {Parameters<typeof startStack>[0]} [options] `{ scale: true }`: nginx and two gateways
  */
-export async function startStackAndBrowser() {
-  const stack = await startStack();
+export async function startStackAndBrowser(options) {
+  const stack = await startStack(options);
   return { stack, browser: await launchBrowser() };
 }
 
