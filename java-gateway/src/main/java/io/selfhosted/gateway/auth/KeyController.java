@@ -2,21 +2,18 @@ package io.selfhosted.gateway.auth;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonUnwrapped;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.audit.AuditLog;
 import io.selfhosted.gateway.models.ModelProfiles;
 import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import jakarta.validation.Valid;
 import java.time.Instant;
-import java.time.format.DateTimeParseException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseEntity;
+import org.springframework.lang.Nullable;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -82,14 +79,15 @@ public class KeyController {
       summary = "Create an API key; the key is in this reply only",
       description = "models: absent or null for every model, a list for exactly those ([]: none)")
   public ResponseEntity<CreatedKey> createKey(
-      @AuthenticationPrincipal Caller admin, @RequestBody JsonNode body) {
-    ObjectNode request = object(body);
-    String name = name(request.get("name"));
-    Caller.Role role = role(request.get("role"));
-    AllowedModels models = models(request.get("models"));
-    KeyLimits limits = limits(request.get("limits"));
-    Instant expiresAt = expiry(request.get("expiresAt"));
-    ApiKeyService.Issued issued = keys.create(name, role, models, limits, expiresAt);
+      @AuthenticationPrincipal Caller admin, @Valid @RequestBody KeyRequest request) {
+    requireKnown(request.models());
+    ApiKeyService.Issued issued =
+        keys.create(
+            request.strippedName(),
+            request.callerRole(),
+            request.allowedModels(),
+            request.keyLimits(),
+            request.expiresAt());
     KeyView view = KeyView.of(issued.key());
     audit.record(admin, "key.create", issued.key().id(), null, view);
     return ResponseEntity.status(HttpStatus.CREATED).body(new CreatedKey(view, issued.secret()));
@@ -110,10 +108,13 @@ public class KeyController {
   @PatchMapping("/admin/keys/{id}")
   @Operation(
       summary = "Change a key's name, models, limits or expiry (fields left out stay)",
-      description = "models: null for every model, a list for exactly those ([]: none)")
+      description =
+          "models: null for every model, a list for exactly those ([]: none); limits: replaced as"
+              + " a whole, null for none; expiresAt: null for no expiry")
   public KeyView updateKey(
-      @AuthenticationPrincipal Caller admin, @PathVariable String id, @RequestBody JsonNode body) {
-    ObjectNode request = object(body);
+      @AuthenticationPrincipal Caller admin,
+      @PathVariable String id,
+      @Valid @RequestBody KeyUpdateRequest request) {
     ApiKey before = find(id);
     if (before.revokedAt() != null) {
       throw new ApiException(
@@ -123,25 +124,8 @@ public class KeyController {
           null,
           "a revoked key cannot be changed");
     }
-    for (var fields = request.fieldNames(); fields.hasNext(); ) {
-      String field = fields.next();
-      if (!Set.of("name", "models", "limits", "expiresAt").contains(field)) {
-        throw ApiException.invalid(
-            field, field + " cannot be changed (name, models, limits and expiresAt can)");
-      }
-    }
-    ApiKey after =
-        new ApiKey(
-            before.id(),
-            request.has("name") ? name(request.get("name")) : before.name(),
-            before.role(),
-            before.prefix(),
-            request.has("models") ? models(request.get("models")) : before.models(),
-            request.has("limits") ? limits(request.get("limits")) : before.limits(),
-            request.has("expiresAt") ? expiry(request.get("expiresAt")) : before.expiresAt(),
-            before.createdAt(),
-            before.lastUsedAt(),
-            before.revokedAt());
+    requireKnown(request.namedModels());
+    ApiKey after = request.applyTo(before);
     keys.update(after);
     KeyView view = KeyView.of(after);
     audit.record(admin, "key.update", id, KeyView.of(before), view);
@@ -163,124 +147,10 @@ public class KeyController {
         .orElseThrow(() -> ApiException.notFound("key_not_found", "id", "no such API key"));
   }
 
-  private static ObjectNode object(JsonNode body) {
-    if (body == null || !body.isObject()) {
-      throw ApiException.invalid(null, "request body must be a JSON object");
+  /** Refuses a model that is not configured, with a 404 that names it. */
+  private void requireKnown(@Nullable List<String> models) {
+    if (models != null) {
+      models.forEach(profiles::resolve);
     }
-    return (ObjectNode) body;
-  }
-
-  private static String name(JsonNode value) {
-    if (value == null || !value.isTextual() || value.asText().isBlank()) {
-      throw ApiException.invalid("name", "name must be a non-empty string");
-    }
-    if (value.asText().length() > 200) {
-      throw ApiException.invalid("name", "name must be at most 200 characters");
-    }
-    return value.asText().strip();
-  }
-
-  private static Caller.Role role(JsonNode value) {
-    if (value == null || value.isNull()) {
-      return Caller.Role.USER;
-    }
-    if (value.isTextual()) {
-      switch (value.asText()) {
-        case "user":
-          return Caller.Role.USER;
-        case "admin":
-          return Caller.Role.ADMIN;
-        default:
-          break;
-      }
-    }
-    throw ApiException.invalid("role", "role must be \"user\" or \"admin\"");
-  }
-
-  /** Absent or {@code null}: every model; a list: exactly those, so {@code []} allows none. */
-  private AllowedModels models(JsonNode value) {
-    if (value == null || value.isNull()) {
-      return AllowedModels.ALL;
-    }
-    if (!value.isArray()) {
-      throw ApiException.invalid(
-          "models", "models must be an array of model names, or null for every model");
-    }
-    List<String> models = new ArrayList<>();
-    for (JsonNode item : value) {
-      if (!item.isTextual()) {
-        throw ApiException.invalid("models", "models must be an array of model names");
-      }
-      profiles.resolve(item.asText()); // 404 names the unknown model
-      models.add(item.asText());
-    }
-    return AllowedModels.only(models);
-  }
-
-  private static KeyLimits limits(JsonNode value) {
-    if (value == null || value.isNull()) {
-      return KeyLimits.NONE;
-    }
-    if (!value.isObject()) {
-      throw ApiException.invalid("limits", "limits must be an object");
-    }
-    Set<String> known =
-        Set.of(
-            "requestsPerMinute",
-            "tokensPerMinute",
-            "concurrentStreams",
-            "tokensPerDay",
-            "tokensPerMonth");
-    for (var fields = value.fieldNames(); fields.hasNext(); ) {
-      String field = fields.next();
-      if (!known.contains(field)) {
-        throw ApiException.invalid("limits." + field, "unknown limit " + field);
-      }
-    }
-    return new KeyLimits(
-        positiveInt(value, "requestsPerMinute"),
-        positiveInt(value, "tokensPerMinute"),
-        positiveInt(value, "concurrentStreams"),
-        positiveLong(value, "tokensPerDay"),
-        positiveLong(value, "tokensPerMonth"));
-  }
-
-  private static Integer positiveInt(JsonNode limits, String field) {
-    Long value = positiveLong(limits, field);
-    if (value != null && value > Integer.MAX_VALUE) {
-      throw ApiException.invalid(
-          "limits." + field, field + " must be at most " + Integer.MAX_VALUE);
-    }
-    return value == null ? null : value.intValue();
-  }
-
-  private static Long positiveLong(JsonNode limits, String field) {
-    JsonNode value = limits.get(field);
-    if (value == null || value.isNull()) {
-      return null;
-    }
-    if (!value.isIntegralNumber() || !value.canConvertToLong() || value.asLong() < 1) {
-      throw ApiException.invalid("limits." + field, field + " must be a positive integer or null");
-    }
-    return value.asLong();
-  }
-
-  private static Instant expiry(JsonNode value) {
-    if (value == null || value.isNull()) {
-      return null;
-    }
-    if (value.isTextual()) {
-      try {
-        Instant at = Instant.parse(value.asText());
-        if (at.isAfter(Instant.now())) {
-          return at;
-        }
-        throw ApiException.invalid("expiresAt", "expiresAt must lie in the future");
-      } catch (DateTimeParseException e) {
-        // falls through to the error
-      }
-    }
-    throw ApiException.invalid(
-        "expiresAt", "expiresAt must be an ISO-8601 instant such as 2027-01-01T00:00:00Z");
   }
 }

@@ -1,10 +1,10 @@
 package io.selfhosted.gateway.auth;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.selfhosted.gateway.system.ApiException;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.validation.Valid;
 import java.util.Map;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
@@ -39,15 +39,11 @@ public class SessionController {
   @PostMapping
   @Operation(summary = "Open a browser session with an API key (sets the gw_session cookie)")
   public ResponseEntity<Void> openSession(
-      @RequestBody JsonNode body,
+      @Valid @RequestBody SessionRequest body,
       @CookieValue(name = SessionStore.COOKIE, required = false) String previous,
       HttpServletRequest request) {
-    JsonNode key = body == null ? null : body.get("apiKey");
-    if (key == null || !key.isTextual()) {
-      throw ApiException.invalid("apiKey", "apiKey must be a string");
-    }
     Caller caller =
-        keys.authenticate(key.asText())
+        keys.authenticate(body.apiKey())
             .orElseThrow(
                 () ->
                     new ApiException(

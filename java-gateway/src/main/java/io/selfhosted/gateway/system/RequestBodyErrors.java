@@ -116,6 +116,10 @@ final class RequestBodyErrors {
       }
       wire.append(property == null ? segment.group(1) : property.getName());
       type = property == null ? null : property.getPrimaryType();
+      if (type != null && type.isReferenceType()) {
+        // An Optional field: the path goes on inside the value it holds.
+        type = type.getReferencedType();
+      }
     }
     return wire.toString();
   }

@@ -78,4 +78,37 @@ class BrowserSessionIntegrationTests extends GatewayIntegrationTest {
     assertThat(conversationsWith(before)).isEqualTo(ENDED);
     assertThat(conversationsWith(after)).isEqualTo("200");
   }
+
+  @Test
+  void aSignInNeedsTheKeyAsAString() throws Exception {
+    for (String body : new String[] {"{}", "{\"apiKey\":null}", "{\"apiKey\":5}"}) {
+      try (Response refused =
+          SseClient.HTTP
+              .newCall(
+                  new Request.Builder()
+                      .url(url("/api/session"))
+                      .post(RequestBody.create(body, JSON))
+                      .build())
+              .execute()) {
+        assertThat(refused.code()).as(body).isEqualTo(400);
+        assertThat(refused.headers("Set-Cookie")).as(body).isEmpty();
+        var error = Json.parse(refused.body().string()).get("error");
+        assertThat(error.get("param").asText()).as(body).isEqualTo("apiKey");
+        assertThat(error.get("message").asText()).as(body).isEqualTo("apiKey must be a string");
+      }
+    }
+    // Other fields are ignored, as they always were.
+    try (Response login =
+        SseClient.HTTP
+            .newCall(
+                new Request.Builder()
+                    .url(url("/api/session"))
+                    .post(
+                        RequestBody.create(
+                            "{\"apiKey\":" + Json.quote(ADMIN_KEY) + ",\"remember\":true}", JSON))
+                    .build())
+            .execute()) {
+      assertThat(login.code()).isEqualTo(204);
+    }
+  }
 }

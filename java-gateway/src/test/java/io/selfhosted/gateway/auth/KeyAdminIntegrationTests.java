@@ -141,6 +141,155 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
     }
   }
 
+  /** The 400 of a bad key body: the field it names and what it says. */
+  private static void refused(Response response, String body, String param, String message)
+      throws Exception {
+    try (response) {
+      assertThat(response.code()).as(body).isEqualTo(400);
+      JsonNode error = Json.parse(response.body().string()).get("error");
+      assertThat(error.get("param").asText()).as(body).isEqualTo(param);
+      assertThat(error.get("message").asText()).as(body).isEqualTo(message);
+      assertThat(error.get("type").asText()).as(body).isEqualTo("invalid_request_error");
+    }
+  }
+
+  @Test
+  void refusesWhatWasOnceCoercedOrIgnoredInANewKey() throws Exception {
+    int keysBefore = body(get("/admin/keys")).get("data").size();
+    String[][] bad = {
+      {"{\"name\":5}", "name", "name must be a string"},
+      {"{\"name\":\"" + "n".repeat(201) + "\"}", "name", "name must be at most 200 characters"},
+      {"{\"name\":\"x\",\"role\":1}", "role", "role must be a string"},
+      {"{\"name\":\"x\",\"role\":\"Admin\"}", "role", "role must be \"user\" or \"admin\""},
+      {"{\"name\":\"x\",\"models\":\"x\"}", "models", "models must be an array"},
+      {"{\"name\":\"x\",\"models\":[\"demo-model\",1]}", "models[1]", "models[1] must be a string"},
+      {
+        "{\"name\":\"x\",\"models\":[\"demo-model\",null]}",
+        "models[1]",
+        "models[1] must be a model name"
+      },
+      {"{\"name\":\"x\",\"limits\":[]}", "limits", "limits must be an object"},
+      {
+        "{\"name\":\"x\",\"limits\":{\"tokensPerMinute\":\"5\"}}",
+        "limits.tokensPerMinute",
+        "limits.tokensPerMinute must be a 32-bit integer"
+      },
+      {
+        "{\"name\":\"x\",\"limits\":{\"concurrentStreams\":3000000000}}",
+        "limits.concurrentStreams",
+        "limits.concurrentStreams must be a 32-bit integer"
+      },
+      {
+        "{\"name\":\"x\",\"limits\":{\"tokensPerMonth\":0}}",
+        "limits.tokensPerMonth",
+        "limits.tokensPerMonth must be a positive integer or null"
+      },
+      {
+        "{\"name\":\"x\",\"expiresAt\":1893456000}",
+        "expiresAt",
+        "expiresAt must be an ISO-8601 date-time string"
+      },
+      {
+        "{\"name\":\"x\",\"expiresAt\":\"\"}",
+        "expiresAt",
+        "expiresAt must be an ISO-8601 date-time string"
+      },
+      {
+        "{\"name\":\"x\",\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
+        "expiresAt",
+        "expiresAt must lie in the future"
+      },
+      // A misspelt field would have made a key for every model.
+      {
+        "{\"name\":\"x\",\"model\":[\"demo-model\"]}",
+        "model",
+        "unknown field model; allowed: expiresAt, limits, models, name, role"
+      },
+    };
+    for (String[] request : bad) {
+      refused(post("/admin/keys", request[0]), request[0], request[1], request[2]);
+    }
+    assertThat(body(get("/admin/keys")).get("data")).as("no key was made").hasSize(keysBefore);
+  }
+
+  @Test
+  void aPatchChangesOnlyWhatItNamesAndNullClearsModelsLimitsAndExpiry() throws Exception {
+    Key key =
+        createKey(
+            "{\"name\":\"patched\",\"models\":[\"demo-model\"],"
+                + "\"limits\":{\"tokensPerDay\":500},\"expiresAt\":\"2099-01-01T00:00:00Z\"}");
+    String path = "/admin/keys/" + key.id();
+
+    JsonNode renamed = body(patch(path, "{\"name\":\" renamed \"}"));
+    assertThat(renamed.get("name").asText()).isEqualTo("renamed");
+    assertThat(renamed.get("models").toString()).isEqualTo("[\"demo-model\"]");
+    assertThat(renamed.at("/limits/tokensPerDay").asLong()).isEqualTo(500);
+    assertThat(renamed.get("expiresAt").asText()).isEqualTo("2099-01-01T00:00:00Z");
+
+    JsonNode cleared = body(patch(path, "{\"models\":null,\"limits\":null,\"expiresAt\":null}"));
+    assertThat(cleared.get("name").asText()).isEqualTo("renamed");
+    assertThat(cleared.get("models").isNull()).as("every model").isTrue();
+    assertThat(cleared.get("limits").size()).as("no limits").isZero();
+    assertThat(cleared.get("expiresAt").isNull()).as("no expiry").isTrue();
+    assertThat(body(get(path))).isEqualTo(cleared);
+
+    String[][] bad = {
+      {"{\"name\":null}", "name", "name must be a non-empty string"},
+      {"{\"name\":\"  \"}", "name", "name must be a non-empty string"},
+      {"{\"name\":5}", "name", "name must be a string"},
+      {
+        "{\"role\":\"admin\"}",
+        "role",
+        "unknown field role; allowed: expiresAt, limits, models, name"
+      },
+      {"{\"models\":[1]}", "models[0]", "models[0] must be a string"},
+      {
+        "{\"limits\":{\"requestsPerMinute\":\"5\"}}",
+        "limits.requestsPerMinute",
+        "limits.requestsPerMinute must be a 32-bit integer"
+      },
+      {
+        "{\"limits\":{\"requestsPerHour\":5}}",
+        "limits.requestsPerHour",
+        "unknown field limits.requestsPerHour; allowed: concurrentStreams, requestsPerMinute,"
+            + " tokensPerDay, tokensPerMinute, tokensPerMonth"
+      },
+      {
+        "{\"expiresAt\":\"tomorrow\"}",
+        "expiresAt",
+        "expiresAt must be an ISO-8601 date-time string"
+      },
+    };
+    for (String[] request : bad) {
+      refused(patch(path, request[0]), request[0], request[1], request[2]);
+    }
+    try (Response unknownModel = patch(path, "{\"models\":[\"gpt-9\"]}")) {
+      assertThat(unknownModel.code()).isEqualTo(404);
+    }
+    assertThat(body(get(path))).as("nothing refused changed the key").isEqualTo(cleared);
+  }
+
+  @Test
+  void takesTheBodiesTheConsoleSends() throws Exception {
+    // web/js/ops/keys.js: every field of the form, empty ones as null and limits as {}.
+    JsonNode created =
+        body(
+            post(
+                "/admin/keys",
+                "{\"name\":\"from the console\",\"models\":null,\"limits\":{},\"role\":\"user\"}"));
+    assertThat(created.get("models").isNull()).isTrue();
+    String path = "/admin/keys/" + created.get("id").asText();
+    JsonNode edited =
+        body(
+            patch(
+                path,
+                "{\"name\":\"from the console\",\"models\":[\"second-model\"],"
+                    + "\"limits\":{\"concurrentStreams\":2},\"expiresAt\":\"2099-06-01T12:00:00.000Z\"}"));
+    assertThat(edited.get("models").toString()).isEqualTo("[\"second-model\"]");
+    assertThat(edited.at("/limits/concurrentStreams").asInt()).isEqualTo(2);
+    assertThat(edited.get("expiresAt").asText()).isEqualTo("2099-06-01T12:00:00Z");
+  }
+
   @Test
   void aKeyLimitedToSomeModelsIsForbiddenTheOthers() throws Exception {
     Key key = createKey("{\"name\":\"demo only\",\"models\":[\"demo-model\"]}");

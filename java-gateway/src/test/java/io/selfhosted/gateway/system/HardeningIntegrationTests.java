@@ -96,11 +96,8 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
 
   @Test
   void documentsTheRequestBodiesWithTheirConstraintsAndTheConfiguredModels() throws Exception {
-    JsonNode document;
-    try (Response response = get("/v3/api-docs")) {
-      assertThat(response.code()).isEqualTo(200);
-      document = Json.parse(response.body().string());
-    }
+    // Any valid key may read the document (gateway.auth.api-docs' default).
+    JsonNode document = body(get("/v3/api-docs"));
     JsonNode schemas = document.at("/components/schemas");
     String models = "[\"demo-model\",\"second-model\"]";
     for (String[] operation :
@@ -139,6 +136,41 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
     assertThat(schemas.at("/ConversationRequest/properties/title/maxLength").asInt())
         .isEqualTo(200);
     assertThat(schemas.at("/SwitchRequest/properties/ttlSeconds/minimum").asInt()).isEqualTo(1);
+  }
+
+  @Test
+  void documentsTheKeyAndSessionBodies() throws Exception {
+    JsonNode document = body(get("/v3/api-docs"));
+    for (String[] operation :
+        new String[][] {
+          {"/admin/keys", "post", "KeyRequest"},
+          {"/admin/keys/{id}", "patch", "KeyUpdateRequest"},
+          {"/api/session", "post", "SessionRequest"},
+        }) {
+      JsonNode body = document.get("paths").get(operation[0]).get(operation[1]).get("requestBody");
+      assertThat(body.at("/content/application~1json/schema/$ref").asText())
+          .as(operation[0])
+          .isEqualTo("#/components/schemas/" + operation[2]);
+    }
+    JsonNode schemas = document.at("/components/schemas");
+    JsonNode create = schemas.get("KeyRequest");
+    assertThat(create.get("required").toString()).isEqualTo("[\"name\"]");
+    assertThat(create.at("/properties/name/maxLength").asInt()).isEqualTo(200);
+    assertThat(create.at("/properties/role/enum").toString()).isEqualTo("[\"user\",\"admin\"]");
+    assertThat(create.at("/properties/models/items/type").asText()).isEqualTo("string");
+    assertThat(create.at("/properties/limits/$ref").asText()).endsWith("/KeyLimits");
+    assertThat(create.at("/properties/expiresAt/format").asText()).isEqualTo("date-time");
+    assertThat(create.at("/properties/models/type").toString()).contains("null");
+    JsonNode update = schemas.get("KeyUpdateRequest");
+    assertThat(update.has("required")).as("every field may be left out").isFalse();
+    assertThat(update.at("/properties/name/maxLength").asInt()).isEqualTo(200);
+    assertThat(update.at("/properties/models/items/type").asText()).isEqualTo("string");
+    assertThat(update.at("/properties/limits/$ref").asText()).endsWith("/KeyLimits");
+    assertThat(update.at("/properties/expiresAt/format").asText()).isEqualTo("date-time");
+    assertThat(update.at("/properties/expiresAt/type").toString()).contains("null");
+    assertThat(update.at("/properties/role").isMissingNode()).isTrue();
+    assertThat(schemas.at("/KeyLimits/properties/tokensPerMinute/minimum").asInt()).isEqualTo(1);
+    assertThat(schemas.at("/SessionRequest/required").toString()).isEqualTo("[\"apiKey\"]");
   }
 
   @Test

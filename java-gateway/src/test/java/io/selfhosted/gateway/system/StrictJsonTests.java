@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.system;
 
 import static org.springframework.test.web.servlet.request.MockMvcRequestBuilders.get;
+import static org.springframework.test.web.servlet.request.MockMvcRequestBuilders.patch;
 import static org.springframework.test.web.servlet.request.MockMvcRequestBuilders.post;
 import static org.springframework.test.web.servlet.result.MockMvcResultMatchers.content;
 import static org.springframework.test.web.servlet.result.MockMvcResultMatchers.jsonPath;
@@ -13,16 +14,21 @@ import jakarta.validation.Valid;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotNull;
+import jakarta.validation.constraints.Size;
+import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.http.converter.StringHttpMessageConverter;
 import org.springframework.http.converter.json.Jackson2ObjectMapperBuilder;
 import org.springframework.http.converter.json.MappingJackson2HttpMessageConverter;
+import org.springframework.lang.Nullable;
 import org.springframework.test.web.servlet.MockMvc;
 import org.springframework.test.web.servlet.ResultActions;
 import org.springframework.test.web.servlet.setup.MockMvcBuilders;
 import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PatchMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestParam;
@@ -46,6 +52,13 @@ class StrictJsonTests {
       @JsonProperty("unit_price") @Min(value = 0, message = "must not be negative")
           Integer unitPrice) {}
 
+  /** A change: each field left out (unchanged), null (cleared) or a value. */
+  @StrictJson
+  record Change(
+      Optional<@Size(max = 3, message = "is longer than {max} characters") String> label,
+      @JsonProperty("due_at") Optional<Instant> dueAt,
+      Optional<List<@Valid Line>> lines) {}
+
   /** Not marked: bound by the application's usual, lenient mapper. */
   record Lenient(Integer count) {}
 
@@ -54,6 +67,15 @@ class StrictJsonTests {
     @PostMapping("/orders")
     String create(@Valid @RequestBody Order order) {
       return "ok " + order.maxItems();
+    }
+
+    @PatchMapping("/orders")
+    String change(@Valid @RequestBody Change change) {
+      return state(change.label()) + " " + state(change.dueAt()) + " " + state(change.lines());
+    }
+
+    private static String state(@Nullable Optional<?> field) {
+      return field == null ? "unchanged" : field.map(String::valueOf).orElse("cleared");
     }
 
     @PostMapping("/lenient")
@@ -154,6 +176,44 @@ class StrictJsonTests {
               jsonPath("$.error.message")
                   .value("request body is not valid JSON (or not valid UTF-8)"));
     }
+  }
+
+  private ResultActions change(String json) throws Exception {
+    return mvc.perform(patch("/orders").contentType(MediaType.APPLICATION_JSON).content(json));
+  }
+
+  @Test
+  void anOptionalFieldTellsLeftOutFromNull() throws Exception {
+    change("{}").andExpect(content().string("unchanged unchanged unchanged"));
+    change("{\"label\":null,\"due_at\":null,\"lines\":null}")
+        .andExpect(content().string("cleared cleared cleared"));
+    change("{\"label\":\"abc\",\"due_at\":\"2030-01-01T00:00:00Z\",\"lines\":[]}")
+        .andExpect(content().string("abc 2030-01-01T00:00:00Z []"));
+  }
+
+  @Test
+  void checksAndNamesWhatAnOptionalFieldHolds() throws Exception {
+    change("{\"label\":\"abcd\"}")
+        .andExpect(status().isBadRequest())
+        .andExpect(jsonPath("$.error.param").value("label"))
+        .andExpect(jsonPath("$.error.message").value("label is longer than 3 characters"));
+    change("{\"lines\":[{\"unit_price\":1},{\"unit_price\":-1}]}")
+        .andExpect(status().isBadRequest())
+        .andExpect(jsonPath("$.error.param").value("lines[1].unit_price"))
+        .andExpect(jsonPath("$.error.message").value("lines[1].unit_price must not be negative"));
+  }
+
+  @Test
+  void readsAnInstantFromIsoTextOnly() throws Exception {
+    for (String dueAt : new String[] {"1893456000", "1.5", "\"\"", "\"tomorrow\"", "true"}) {
+      change("{\"due_at\":" + dueAt + "}")
+          .andExpect(status().isBadRequest())
+          .andExpect(jsonPath("$.error.param").value("due_at"))
+          .andExpect(
+              jsonPath("$.error.message").value("due_at must be an ISO-8601 date-time string"));
+    }
+    change("{\"due_at\":\"2030-01-01T01:00:00+01:00\"}")
+        .andExpect(content().string("unchanged 2030-01-01T00:00:00Z unchanged"));
   }
 
   @Test
