@@ -21,6 +21,17 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     ignore_eos: bool = False
+    # None: no log-probabilities; k >= 0: each token's logprob and the k likeliest alternatives.
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's log-probability and the likeliest alternatives, as (token id, logprob)."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass
@@ -32,6 +43,8 @@ class EngineStep:
     error: str | None = None
     # On a request's first step: how many prompt tokens came from the prefix cache instead of being computed.
     cached_tokens: int = 0
+    # One entry per token of ``token_ids`` when the request asked for logprobs, else None.
+    logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass

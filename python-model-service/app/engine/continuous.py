@@ -238,6 +238,7 @@ class ContinuousBatchingEngine(Engine):
             raise EngineError("the engine is not running")
         outputs: asyncio.Queue[Any] = asyncio.Queue()
         slot = self._samplers.add(params)
+        sampler = self._samplers.get(slot) if params.logprobs is not None else None
         self._requests[request_id] = _Live(slot, asyncio.get_running_loop(), outputs)
         self._set_handler(request_id, outputs.put_nowait)
         eos = -1 if params.ignore_eos else sorted(self.eos_token_ids) or -1
@@ -281,7 +282,9 @@ class ContinuousBatchingEngine(Engine):
                     reason = "stop" if stopped else "length"
                 # the lookup happened before the prefill that produced this first token
                 cached = self._cached.pop(request_id, 0) if first else 0
-                yield EngineStep(new, reason, cached_tokens=cached)
+                # the engine thread recorded these tokens' logprobs before it sent them out
+                logprobs = sampler.take(len(new)) if sampler is not None else None
+                yield EngineStep(new, reason, cached_tokens=cached, logprobs=logprobs)
                 if done:
                     return
                 if aborted:

@@ -43,7 +43,7 @@ class _Sample(LogitsProcessor):
         self.sampler = sampler
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        token = self.sampler.choose(scores[0])
+        token = self.sampler.decide(scores[0])
         if token is None:
             return scores
         forced = torch.full_like(scores, float("-inf"))
@@ -65,8 +65,9 @@ class _Cancelled(StoppingCriteria):
 class _Streamer:
     """Receives tokens from ``generate``; the first call carries the prompt."""
 
-    def __init__(self, job: _Job) -> None:
+    def __init__(self, job: _Job, sampler: RowSampler) -> None:
         self.job = job
+        self.sampler = sampler
         self.prompt_seen = False
         self.tokens: list[int] = []
 
@@ -76,7 +77,9 @@ class _Streamer:
             return
         ids = [int(v) for v in value.reshape(-1).tolist()]
         self.tokens.extend(ids)
-        self.job.emit(EngineStep(ids))
+        # _Sample recorded these tokens' logprobs when it chose them, before generate streamed them
+        logprobs = self.sampler.take(len(ids)) if self.sampler.logprobs is not None else None
+        self.job.emit(EngineStep(ids, logprobs=logprobs))
 
     def end(self) -> None:
         return None
@@ -177,7 +180,8 @@ class GenerateEngine(Engine):
         if job.cancelled.is_set():
             return
         params = job.params
-        streamer = _Streamer(job)
+        sampler = RowSampler.from_params(params)
+        streamer = _Streamer(job, sampler)
         eos = sorted(self.eos_token_ids)
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
@@ -192,7 +196,7 @@ class GenerateEngine(Engine):
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
             generation_config=config,
-            logits_processor=LogitsProcessorList([_Sample(RowSampler.from_params(params))]),
+            logits_processor=LogitsProcessorList([_Sample(sampler)]),
             stopping_criteria=[_Cancelled(job)],
             streamer=streamer,
         )

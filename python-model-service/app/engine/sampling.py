@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import torch
 
-from app.engine.base import SamplingParams
+from app.engine.base import SamplingParams, TokenLogprob
 
 _SYSTEM_RANDOM = random.SystemRandom()
 
@@ -30,15 +31,31 @@ class RowSampler:
     temperature: float
     top_p: float
     generator: torch.Generator | None
+    # None: the request did not ask for logprobs; else how many alternatives it wants per token.
+    logprobs: int | None = None
+    # Filled on the engine thread, one entry per decoded token, drained by the request's consumer.
+    recorded: deque[TokenLogprob] = field(default_factory=deque)
 
     @classmethod
     def from_params(cls, params: SamplingParams) -> RowSampler:
         """A sampler for ``params``; greedy requests need no generator."""
         if params.temperature < MIN_TEMPERATURE:
-            return cls(0.0, 1.0, None)
+            return cls(0.0, 1.0, None, params.logprobs)
         gen = torch.Generator(device="cpu")
         gen.manual_seed(params.seed if params.seed is not None else _SYSTEM_RANDOM.getrandbits(63))
-        return cls(params.temperature, params.top_p, gen)
+        return cls(params.temperature, params.top_p, gen, params.logprobs)
+
+    def decide(self, scores: torch.Tensor) -> int | None:
+        """Like ``choose``, and records the chosen token's logprobs when the request asked for them."""
+        token = self.choose(scores)
+        if self.logprobs is not None:
+            chosen = token if token is not None else int(torch.argmax(scores).item())
+            self.recorded.append(token_logprob(scores, chosen, self.logprobs))
+        return token
+
+    def take(self, count: int) -> list[TokenLogprob]:
+        """The oldest ``count`` recorded entries (fewer only if the engine recorded fewer)."""
+        return [self.recorded.popleft() for _ in range(min(count, len(self.recorded)))]
 
     def choose(self, scores: torch.Tensor) -> int | None:
         """The sampled token for a 1-D score row, or None for greedy (argmax applies)."""
@@ -57,6 +74,20 @@ class RowSampler:
         return int(torch.multinomial(probs, 1, generator=self.generator).item())
 
 
+def token_logprob(scores: torch.Tensor, token: int, top: int) -> TokenLogprob:
+    """``token``'s log-probability and the ``top`` likeliest tokens for a 1-D row of raw logits.
+
+    As OpenAI does, these are the model's own distribution: the log-softmax of the raw logits, before
+    temperature and top_p, so they do not depend on how the request samples.
+    """
+    logp = torch.log_softmax(scores.float(), dim=-1)
+    best: tuple[tuple[int, float], ...] = ()
+    if top:
+        values, ids = torch.topk(logp, min(top, logp.numel()))  # sorted, likeliest first
+        best = tuple(zip(ids.tolist(), values.tolist(), strict=True))
+    return TokenLogprob(token, float(logp[token].item()), best)
+
+
 class SamplerRegistry:
     """Maps the small integer slot carried through the batch to each request's sampler."""
 
@@ -65,6 +96,7 @@ class SamplerRegistry:
         self._next = 0
         self._samplers: dict[int, RowSampler] = {}
         self._sampling = 0  # how many registered samplers draw at random (the rest are greedy)
+        self._recording = 0  # how many registered samplers record logprobs
 
     def add(self, params: SamplingParams) -> int:
         """Register a request's sampler and return its slot."""
@@ -73,6 +105,7 @@ class SamplerRegistry:
             slot = self._next
             sampler = self._samplers[slot] = RowSampler.from_params(params)
             self._sampling += sampler.generator is not None
+            self._recording += sampler.logprobs is not None
             return slot
 
     def remove(self, slot: int) -> None:
@@ -80,6 +113,7 @@ class SamplerRegistry:
         with self._lock:
             sampler = self._samplers.pop(slot, None)
             self._sampling -= sampler is not None and sampler.generator is not None
+            self._recording -= sampler is not None and sampler.logprobs is not None
 
     def get(self, slot: int) -> RowSampler | None:
         """The sampler of a slot, if it is still registered."""
@@ -90,15 +124,15 @@ class SamplerRegistry:
         return len(self._samplers)
 
     def apply(self, scores: torch.Tensor, slots: list[int]) -> torch.Tensor:
-        """Force each sampled row to its drawn token so that argmax picks it."""
-        if not self._sampling:
-            return scores  # an all-greedy batch: argmax is already the answer
+        """Force each sampled row to its drawn token so that argmax picks it; record asked-for logprobs."""
+        if not self._sampling and not self._recording:
+            return scores  # an all-greedy batch without logprobs: argmax is already the answer
         out = scores
         for row, slot in enumerate(slots):
             sampler = self.get(slot)
             if sampler is None:
                 continue
-            token = sampler.choose(scores[row])
+            token = sampler.decide(scores[row])
             if token is None:
                 continue
             if out is scores:

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 
 from app.core.config import Settings
 from app.core.ids import random_hex
-from app.engine.base import Engine, SamplingParams
+from app.engine.base import Engine, SamplingParams, TokenLogprob
 from app.protocol import ChatMessage
 from app.serving.admission import Admission, Ticket
 from app.serving.errors import ApiError, invalid
 from app.serving.generation import Finished, Generation, PreparedChat, TextDelta
+from app.serving.logprobs import TokenTexts
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
 
@@ -36,6 +37,7 @@ class ChatService:
         metrics.prefix_enabled.set(1 if engine.prefix_caching else 0)
         metrics.engine.info({"engine": engine.kind, "attention": engine.attention})
         self.generation = Generation(engine, settings, metrics)
+        self.token_texts = TokenTexts(engine.tokenizer)
 
     @property
     def queued(self) -> int:
@@ -72,8 +74,8 @@ class ChatService:
 
     async def complete(
         self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
-    ) -> tuple[str, Finished]:
-        """The whole reply at once."""
+    ) -> tuple[str, Finished, list[TokenLogprob] | None]:
+        """The whole reply at once, with its tokens' logprobs when the request asked for them."""
         return await self.generation.complete(prepared, ticket, record)
 
     def check_model(self, model: str | None) -> None:
@@ -97,6 +99,7 @@ class ChatService:
         stop: str | list[str] | None,
         ignore_eos: bool,
         request_id: str,
+        logprobs: int | None = None,
     ) -> PreparedChat:
         """Validate a chat request against the model and turn it into engine input."""
         plain = [{"role": m.role, "content": m.content} for m in messages]
@@ -136,6 +139,7 @@ class ChatService:
             top_p=self.engine.default_top_p if top_p is None else top_p,
             seed=seed,
             ignore_eos=ignore_eos,
+            logprobs=logprobs,
         )
         return PreparedChat(request_id, prompt_ids, params, stops, plain)
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.core.ids import random_hex
-from app.engine.base import Engine, SamplingParams
+from app.engine.base import Engine, SamplingParams, TokenLogprob
 from app.serving.admission import Ticket
 from app.serving.detokenize import IncrementalDetokenizer
+from app.serving.logprobs import LogprobAligner
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
 from app.serving.stop import StopMatcher
@@ -34,9 +35,10 @@ class PreparedChat:
 
 @dataclass
 class TextDelta:
-    """New text for the client."""
+    """New text for the client, with the logprobs of the tokens it completes when they were asked for."""
 
     text: str
+    logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass
@@ -92,6 +94,8 @@ class Generation:
         last_token_at: float | None = None
         finish_reason = "cancelled"
         error: str | None = None
+        aligner = LogprobAligner() if prepared.params.logprobs is not None else None
+        eos = self.engine.eos_token_ids
         self.active.add(engine_id)
         try:
             try:
@@ -111,14 +115,22 @@ class Generation:
                         last_token_at = now
                     # one delta per engine step: a step carries several tokens when the client fell behind
                     parts: list[str] = []
-                    for token in step.token_ids:
+                    for i, token in enumerate(step.token_ids):
                         generated += 1
-                        text = matcher.feed(detok.step(token))
+                        piece = detok.step(token)
+                        if aligner is not None and step.logprobs is not None and token not in eos:
+                            aligner.feed(step.logprobs[i], piece)  # OpenAI reports no end-of-text token
+                        text = matcher.feed(piece)
                         if text:
                             parts.append(text)
                         if matcher.stopped:
                             break
-                    if parts:
+                    released: list[TokenLogprob] | None = None
+                    if aligner is not None:
+                        released = aligner.emit(sum(map(len, parts)))
+                        if matcher.stopped:
+                            released += aligner.cut()
+                    if parts or released:
                         text = "".join(parts)
                         if first_text_at is None:
                             first_text_at = now
@@ -126,7 +138,7 @@ class Generation:
                             m.ttft.observe(record.ttft_s)
                         if self.settings.log_prompts:
                             record.reply_text.append(text)
-                        yield TextDelta(text)
+                        yield TextDelta(text, released)
                     if matcher.stopped:
                         finish_reason = "stop"
                         break
@@ -138,8 +150,9 @@ class Generation:
                 finish_reason, error = "error", f"{type(exc).__name__}: {exc}"
             if finish_reason in ("stop", "length", "cancelled"):
                 tail = matcher.flush()
-                if tail:
-                    yield TextDelta(tail)
+                released = aligner.flush() if aligner is not None else None
+                if tail or released:
+                    yield TextDelta(tail, released)
             if finish_reason == "error":
                 log.error("event=engine_error request_id=%s detail=%r", prepared.request_id, error)
             yield Finished(finish_reason, len(prepared.prompt_ids), generated, error)
@@ -156,13 +169,16 @@ class Generation:
 
     async def complete(
         self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
-    ) -> tuple[str, Finished]:
-        """The whole reply at once."""
+    ) -> tuple[str, Finished, list[TokenLogprob] | None]:
+        """The whole reply at once, with its tokens' logprobs when the request asked for them."""
         parts: list[str] = []
+        logprobs: list[TokenLogprob] | None = [] if prepared.params.logprobs is not None else None
         finished = Finished("cancelled", len(prepared.prompt_ids), 0)
         async for event in self.run(prepared, ticket, record):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+                if logprobs is not None and event.logprobs:
+                    logprobs.extend(event.logprobs)
             else:
                 finished = event
-        return "".join(parts), finished
+        return "".join(parts), finished, logprobs

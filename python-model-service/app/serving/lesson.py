@@ -34,7 +34,7 @@ async def complete_lesson(
     record: RequestRecord,
 ) -> LessonChatResponse:
     """``{response, history, status, time}``; history includes the new exchange."""
-    text, finished = await service.complete(prepared, ticket, record)
+    text, finished, _ = await service.complete(prepared, ticket, record)
     if finished.finish_reason == "error":
         raise engine_failed()
     history = [

@@ -11,6 +11,7 @@ from app.protocol import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
+    ChoiceLogprobs,
     ChunkChoice,
     DeltaMessage,
     ResponseMessage,
@@ -28,8 +29,8 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
         raise invalid("n > 1 is not supported; send separate requests", "n", code="unsupported_parameter")
     if req.tools:
         raise invalid("tools are not supported by this service", "tools", code="unsupported_parameter")
-    if req.logprobs or req.top_logprobs:
-        raise invalid("logprobs are not supported by this service", "logprobs", code="unsupported_parameter")
+    if req.top_logprobs is not None and not req.logprobs:
+        raise invalid("logprobs must be true when top_logprobs is set", "top_logprobs")
     return service.prepare(
         req.messages,
         max_tokens=req.max_completion_tokens if req.max_tokens is None else req.max_tokens,
@@ -39,6 +40,7 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
         stop=req.stop,
         ignore_eos=req.ignore_eos,
         request_id=request_id,
+        logprobs=(req.top_logprobs or 0) if req.logprobs else None,
     )
 
 
@@ -54,14 +56,23 @@ async def complete_openai(
     service: ChatService, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
 ) -> ChatCompletion:
     """A non-streamed ``chat.completion``."""
-    text, finished = await service.complete(prepared, ticket, record)
+    text, finished, logprobs = await service.complete(prepared, ticket, record)
     if finished.finish_reason == "error":
         raise engine_failed()
+    choice_logprobs = None
+    if logprobs is not None:
+        choice_logprobs = ChoiceLogprobs.model_validate({"content": service.token_texts.content(logprobs)})
     return ChatCompletion(
         id=new_id("chatcmpl"),
         created=int(time.time()),
         model=service.model_id,
-        choices=[Choice(message=ResponseMessage(content=text), finish_reason=finished.finish_reason)],
+        choices=[
+            Choice(
+                message=ResponseMessage(content=text),
+                finish_reason=finished.finish_reason,
+                logprobs=choice_logprobs,
+            )
+        ],
         usage=_usage(finished),
     )
 
@@ -82,6 +93,7 @@ async def stream_openai(
         f'"model":{json.dumps(model, ensure_ascii=False)},"choices":[{{"index":0,"delta":{{"content":'
     )
     tail = '},"finish_reason":null,"logprobs":null}],"usage":null}'
+    texts = service.token_texts
 
     def chunk(delta: DeltaMessage, finish_reason: str | None = None) -> str:
         c = ChatCompletionChunk(
@@ -97,7 +109,14 @@ async def stream_openai(
     yield chunk(DeltaMessage(role="assistant", content=""))
     async for event in service.run(prepared, ticket, record):
         if not isinstance(event, Finished):
-            yield f"data: {head}{json.dumps(event.text, ensure_ascii=False)}{tail}\n\n"
+            content = json.dumps(event.text, ensure_ascii=False)
+            if event.logprobs is None:
+                yield f"data: {head}{content}{tail}\n\n"
+            else:
+                # the tokens whose text this chunk carries (see LogprobAligner)
+                lp = json.dumps(texts.content(event.logprobs), ensure_ascii=False, separators=(",", ":"))
+                lp_tail = f'}},"finish_reason":null,"logprobs":{{"content":{lp},"refusal":null}}}}],"usage":null}}'
+                yield f"data: {head}{content}{lp_tail}\n\n"
             continue
         if event.finish_reason == "error":
             yield sse_data(json.dumps(engine_failed().body()))
