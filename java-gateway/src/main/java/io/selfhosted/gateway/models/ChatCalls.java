@@ -20,6 +20,8 @@ public final class ChatCalls {
    *
    * @param ignoreEos vLLM's extension, honoured by our model service: generate max_tokens whatever
    *     the model says, as load tests and benchmarks need
+   * @param logprobs whether the reply carries its tokens' log probabilities (OpenAI's field)
+   * @param topLogprobs how many alternatives per token those carry
    */
   public record Sampling(
       @Nullable Integer maxTokens,
@@ -27,10 +29,13 @@ public final class ChatCalls {
       @Nullable Double topP,
       @Nullable List<String> stop,
       @Nullable Long seed,
-      @Nullable Boolean ignoreEos) {
+      @Nullable Boolean ignoreEos,
+      @Nullable Boolean logprobs,
+      @Nullable Integer topLogprobs) {
 
     /** Everything left to the profile, as the product API does. */
-    public static final Sampling DEFAULTS = new Sampling(null, null, null, null, null, null);
+    public static final Sampling DEFAULTS =
+        new Sampling(null, null, null, null, null, null, null, null);
   }
 
   /**
@@ -55,6 +60,8 @@ public final class ChatCalls {
         sampling.topP() == null ? profile.defaultTopP() : sampling.topP(),
         sampling.stop(),
         sampling.seed(),
-        sampling.ignoreEos());
+        sampling.ignoreEos(),
+        sampling.logprobs(),
+        sampling.topLogprobs());
   }
 }

@@ -26,6 +26,7 @@ import org.springframework.lang.Nullable;
  * do.
  */
 @StrictJson
+@TopLogprobsNeedLogprobs
 @JsonIgnoreProperties(ignoreUnknown = true)
 @Schema(name = "ChatCompletionRequest", description = "An OpenAI chat completions request")
 public record ChatCompletionRequest(
@@ -57,6 +58,21 @@ public record ChatCompletionRequest(
         @Nullable
         List<@NotNull(message = "must be a string") String> stop,
     @Schema(description = "any 64-bit integer") @Nullable Long seed,
+    @Schema(
+            description =
+                "return the log probabilities of the reply's tokens, in choices[].logprobs.content"
+                    + " (in each streamed chunk, or in the whole reply)")
+        @Nullable
+        Boolean logprobs,
+    @JsonProperty("top_logprobs")
+        @Min(value = 0, message = "must be an integer from 0 to 20")
+        @Max(value = 20, message = "must be an integer from 0 to 20")
+        @Schema(
+            description =
+                "how many of the most likely tokens each position lists with its log probability;"
+                    + " needs logprobs: true")
+        @Nullable
+        Integer topLogprobs,
     @Min(value = 1, message = "must be 1: one choice per request")
         @Max(value = 1, message = "must be 1: one choice per request")
         @Nullable
@@ -145,6 +161,8 @@ public record ChatCompletionRequest(
         topP,
         stop,
         seed,
-        ignoreEos);
+        ignoreEos,
+        logprobs,
+        topLogprobs);
   }
 }

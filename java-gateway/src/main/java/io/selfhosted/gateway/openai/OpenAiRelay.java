@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
@@ -25,6 +26,8 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import org.springframework.http.MediaType;
 import org.springframework.stereotype.Service;
 
@@ -139,6 +142,7 @@ public class OpenAiRelay {
     private final HttpServletResponse response;
     private final String model;
     private final StringBuilder text = new StringBuilder();
+    private final List<JsonNode> logprobs = new ArrayList<>();
     private String id;
     private long created;
     private String finishReason;
@@ -187,6 +191,7 @@ public class OpenAiRelay {
         created = chunk.raw().path("created").asLong(Instant.now().getEpochSecond());
       }
       text.append(chunk.text());
+      logprobs.addAll(chunk.logprobs());
       if (chunk.finishReason() != null) {
         finishReason = chunk.finishReason();
       }
@@ -231,6 +236,10 @@ public class OpenAiRelay {
       ObjectNode choice = body.putArray("choices").addObject();
       choice.put("index", 0);
       choice.putObject("message").put("role", "assistant").put("content", text.toString());
+      if (exchange.call().wantsLogprobs()) {
+        // The entries of every relayed chunk, in order: they describe the text gathered above.
+        choice.putObject("logprobs").putArray("content").addAll(logprobs);
+      }
       choice.put("finish_reason", finishReason == null ? outcome.finishReason() : finishReason);
       int prompt = usage == null ? outcome.promptTokens() : usage.promptTokens();
       int completionTokens = usage == null ? outcome.completionTokens() : usage.completionTokens();

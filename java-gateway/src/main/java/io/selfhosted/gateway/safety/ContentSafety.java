@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.safety;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.selfhosted.gateway.pipeline.DegradationLog;
 import io.selfhosted.gateway.pipeline.EndGeneration;
 import io.selfhosted.gateway.pipeline.Exchange;
@@ -7,6 +8,7 @@ import io.selfhosted.gateway.pipeline.Stage;
 import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.ChatCall;
 import io.selfhosted.gateway.upstream.Chunk;
+import java.util.List;
 import java.util.stream.Collectors;
 import org.springframework.http.HttpStatus;
 import org.springframework.lang.Nullable;
@@ -17,12 +19,14 @@ import org.springframework.stereotype.Component;
  * against the rules, then the external moderation service when one is configured; a hit is 400
  * {@code content_filter}. During: the streamed text through a sliding-window scanner that holds
  * back only what the longest rule needs; a hit stops the upstream and ends the reply with
- * finish_reason {@code content_filter}, the offending text never relayed.
+ * finish_reason {@code content_filter}, the offending text never relayed. The logprobs entries of
+ * held-back text wait with it ({@link HeldLogprobs}).
  */
 @Component
 public class ContentSafety implements Stage {
 
   private static final Object SCANNER = new Object();
+  private static final Object LOGPROBS = new Object();
 
   private final ContentFilter filter;
   private final ModerationClient moderation;
@@ -63,6 +67,7 @@ public class ContentSafety implements Stage {
       refuseIfFlagged(exchange, verdict, "moderation");
     }
     exchange.attribute(SCANNER, filter.scanner());
+    exchange.attribute(LOGPROBS, new HeldLogprobs());
   }
 
   private void refuseIfFlagged(Exchange exchange, @Nullable Verdict verdict, String by) {
@@ -97,13 +102,21 @@ public class ContentSafety implements Stage {
       blockIfFlagged(exchange, last);
       release += last.release();
     }
-    if (release.equals(chunk.text())) {
+    HeldLogprobs held = exchange.attribute(LOGPROBS);
+    HeldLogprobs.Release logprobs =
+        held.next(chunk.text(), chunk.logprobs(), release.length(), chunk.hasChoice());
+    boolean sameText = release.equals(chunk.text());
+    if (sameText && logprobs.ownOnly()) {
       return chunk;
     }
-    if (release.isEmpty() && chunk.finishReason() == null && chunk.usage() == null) {
+    if (release.isEmpty()
+        && logprobs.entries().isEmpty()
+        && chunk.finishReason() == null
+        && chunk.usage() == null) {
       return null; // all held back for now
     }
-    return chunk.withText(release);
+    Chunk relayed = sameText ? chunk : chunk.withText(release);
+    return logprobs.ownOnly() ? relayed : relayed.withLogprobs(logprobs.entries());
   }
 
   @Override
@@ -115,9 +128,13 @@ public class ContentSafety implements Stage {
     exchange.attribute(SCANNER, StreamScanner.passThrough());
     StreamScanner.Step last = scanner.finish();
     blockIfFlagged(exchange, last);
-    return last.release().isEmpty()
-        ? null
-        : Chunk.of("chatcmpl-" + exchange.requestId(), last.release(), null);
+    HeldLogprobs held = exchange.attribute(LOGPROBS);
+    List<JsonNode> logprobs = held == null ? List.of() : held.finish();
+    if (last.release().isEmpty() && logprobs.isEmpty()) {
+      return null;
+    }
+    return Chunk.of("chatcmpl-" + exchange.requestId(), last.release(), null)
+        .withLogprobs(logprobs);
   }
 
   private void blockIfFlagged(Exchange exchange, StreamScanner.Step step) {

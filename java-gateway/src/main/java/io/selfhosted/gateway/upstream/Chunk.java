@@ -1,8 +1,11 @@
 package io.selfhosted.gateway.upstream;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import org.springframework.lang.Nullable;
 
 /**
@@ -57,6 +60,45 @@ public record Chunk(
       delta.put("content", newText);
     }
     return new Chunk(copy, newText, finishReason, usage);
+  }
+
+  /**
+   * The log probability entries of this chunk's tokens ({@code choices[0].logprobs.content}), in
+   * order; empty when it carries none.
+   */
+  public List<JsonNode> logprobs() {
+    JsonNode content = raw.path("choices").path(0).path("logprobs").path("content");
+    if (!content.isArray()) {
+      return List.of();
+    }
+    List<JsonNode> entries = new ArrayList<>(content.size());
+    content.forEach(entries::add);
+    return entries;
+  }
+
+  /**
+   * This chunk with other log probability entries (a content check moving them with the text they
+   * describe). A chunk without a choice stays as it is; one without a logprobs object gets one only
+   * when there are entries to carry.
+   */
+  public Chunk withLogprobs(List<JsonNode> entries) {
+    JsonNode original = raw.path("choices").path(0);
+    if (!original.isObject() || (!original.path("logprobs").isObject() && entries.isEmpty())) {
+      return this;
+    }
+    ObjectNode copy = raw.deepCopy();
+    ObjectNode choice = (ObjectNode) copy.get("choices").get(0);
+    ObjectNode logprobs =
+        choice.get("logprobs") instanceof ObjectNode existing
+            ? existing
+            : choice.putObject("logprobs");
+    logprobs.putArray("content").addAll(entries);
+    return new Chunk(copy, text, finishReason, usage);
+  }
+
+  /** Whether this chunk has a choice, the place for content and logprobs. */
+  public boolean hasChoice() {
+    return raw.path("choices").path(0).isObject();
   }
 
   /** This chunk's id, or {@code fallback} when it has none. */

@@ -52,6 +52,13 @@ public class UpstreamWire {
     if (call.ignoreEos() != null && endpoint.engine().takesExtensions()) {
       body.put("ignore_eos", call.ignoreEos());
     }
+    // Standard fields that peer engines take too; sent only when the client asked for them.
+    if (call.logprobs() != null) {
+      body.put("logprobs", call.logprobs());
+    }
+    if (call.topLogprobs() != null) {
+      body.put("top_logprobs", call.topLogprobs());
+    }
     try {
       return mapper.writeValueAsBytes(body);
     } catch (IOException e) {
@@ -99,7 +106,7 @@ public class UpstreamWire {
 
   /**
    * A whole {@code chat.completion} as the chunks a stream of it would have carried: one with the
-   * content and finish reason, one with the usage.
+   * content, its logprobs and the finish reason, one with the usage.
    */
   Parsed[] wholeReply(@Nullable String body) {
     JsonNode node;
@@ -118,6 +125,9 @@ public class UpstreamWire {
     ObjectNode delta = content.putArray("choices").addObject().put("index", 0);
     String text = choice.path("message").path("content").asText("");
     delta.putObject("delta").put("role", "assistant").put("content", text);
+    if (choice.path("logprobs").isObject()) {
+      delta.set("logprobs", choice.get("logprobs"));
+    }
     JsonNode finish = choice.path("finish_reason");
     if (finish.isTextual()) {
       delta.put("finish_reason", finish.asText());

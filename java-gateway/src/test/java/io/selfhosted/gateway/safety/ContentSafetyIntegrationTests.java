@@ -119,6 +119,104 @@ class ContentSafetyIntegrationTests extends GatewayIntegrationTest {
     }
   }
 
+  private static String chatWithLogprobs(boolean stream) {
+    return chat("hi", stream)
+        .replace("\"stream\":", "\"logprobs\":true,\"top_logprobs\":1,\"stream\":");
+  }
+
+  private static final String[] CLEAN = {
+    "Our quarterly report is ready and ", "it shows", " growth in every region", "."
+  };
+
+  private static final String[] BLOCKED = {
+    "Our quarterly report is ready. ",
+    "The plan for the next quarter is INTER",
+    "NAL-ONLY: do not share"
+  };
+
+  /** The text and the logprobs tokens of a /v1 stream, checked event by event as they came. */
+  private record Relayed(String text, List<String> tokens, int contentEvents, String finish) {}
+
+  private static Relayed relayed(List<SseClient.Event> events) {
+    StringBuilder text = new StringBuilder();
+    StringBuilder joined = new StringBuilder();
+    List<String> tokens = new java.util.ArrayList<>();
+    int contentEvents = 0;
+    String finish = null;
+    for (SseClient.Event event : events) {
+      if (event.data().equals("[DONE]")) {
+        continue;
+      }
+      JsonNode choice = Json.parse(event.data()).at("/choices/0");
+      if (!choice.at("/delta/content").asText("").isEmpty()) {
+        contentEvents++;
+      }
+      text.append(choice.at("/delta/content").asText(""));
+      for (JsonNode entry : choice.at("/logprobs/content")) {
+        tokens.add(entry.get("token").asText());
+        joined.append(entry.get("token").asText());
+      }
+      // An entry never comes before the text it stands for.
+      assertThat(text.toString()).startsWith(joined.toString());
+      if (choice.path("finish_reason").isTextual()) {
+        finish = choice.get("finish_reason").asText();
+      }
+    }
+    return new Relayed(text.toString(), tokens, contentEvents, finish);
+  }
+
+  @Test
+  void heldBackTextKeepsItsLogprobsWhenItIsReleased() throws Exception {
+    UPSTREAM.setDefault(r -> FakeModelService.answer(r, CLEAN));
+    try (SseClient stream = postStream("/v1/chat/completions", chatWithLogprobs(true))) {
+      List<SseClient.Event> events = stream.rest();
+      Relayed relayed = relayed(events);
+      assertThat(relayed.text()).isEqualTo(String.join("", CLEAN));
+      assertThat(relayed.tokens()).containsExactly(CLEAN);
+      assertThat(relayed.finish()).isEqualTo("stop");
+      JsonNode first = Json.parse(events.get(0).data()).at("/choices/0");
+      assertThat(CLEAN[0])
+          .as("the rules held text back")
+          .startsWith(first.at("/delta/content").asText())
+          .isNotEqualTo(first.at("/delta/content").asText());
+    }
+    JsonNode whole = body(post("/v1/chat/completions", chatWithLogprobs(false)));
+    assertThat(whole.at("/choices/0/message/content").asText()).isEqualTo(String.join("", CLEAN));
+    List<String> tokens = new java.util.ArrayList<>();
+    whole.at("/choices/0/logprobs/content").forEach(e -> tokens.add(e.get("token").asText()));
+    assertThat(tokens).containsExactly(CLEAN);
+    assertThat(
+            Json.parse(UPSTREAM.chatRequests().get(0).getBody().utf8()).get("top_logprobs").asInt())
+        .isEqualTo(1);
+  }
+
+  @Test
+  void theLogprobsOfBlockedTextAreNeverRelayed() throws Exception {
+    LiveStream live = new LiveStream();
+    UPSTREAM.enqueue(live);
+    try (SseClient stream = postStream("/v1/chat/completions", chatWithLogprobs(true))) {
+      for (String token : BLOCKED) {
+        live.token(token, 1);
+      }
+      Relayed relayed = relayed(stream.rest());
+      assertThat(relayed.finish()).isEqualTo("content_filter");
+      assertThat(relayed.text()).startsWith(BLOCKED[0] + "The plan").doesNotContain("INTER");
+      assertThat(relayed.tokens()).containsExactly(BLOCKED[0]);
+    }
+    assertThat(live.awaitClientGone()).isTrue();
+
+    UPSTREAM.setDefault(r -> FakeModelService.answer(r, BLOCKED));
+    JsonNode whole = body(post("/v1/chat/completions", chatWithLogprobs(false)));
+    assertThat(whole.at("/choices/0/finish_reason").asText()).isEqualTo("content_filter");
+    assertThat(whole.at("/choices/0/message/content").asText())
+        .startsWith(BLOCKED[0])
+        .doesNotContain("INTER");
+    JsonNode entries = whole.at("/choices/0/logprobs/content");
+    assertThat(entries).hasSize(1);
+    assertThat(entries.get(0).get("token").asText()).isEqualTo(BLOCKED[0]);
+    assertThat(entries.toString()).doesNotContain("INTER");
+  }
+
   @Test
   void adminsSeeTheRulesInForceAndUsersMayNot() throws Exception {
     JsonNode rules = body(get("/admin/content/rules"));

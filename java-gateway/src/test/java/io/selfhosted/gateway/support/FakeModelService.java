@@ -1,5 +1,6 @@
 package io.selfhosted.gateway.support;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -150,13 +151,86 @@ public final class FakeModelService implements Closeable {
   // ---- canned answers --------------------------------------------------------------------------
 
   public static String chunk(String content, String finishReason) {
+    return chunk(content, finishReason, null);
+  }
+
+  /** A chunk that carries {@code logprobs} ({@link #logprobs}) in its choice when not null. */
+  public static String chunk(String content, String finishReason, String logprobs) {
     String delta = content == null ? "{}" : "{\"content\":" + Json.quote(content) + "}";
     return "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
         + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"delta\":"
         + delta
+        + (logprobs == null ? "" : ",\"logprobs\":" + logprobs)
         + ",\"finish_reason\":"
         + (finishReason == null ? "null" : Json.quote(finishReason))
         + "}]}";
+  }
+
+  /**
+   * A choice's logprobs object as OpenAI sends it: one entry per token, the token being the text it
+   * stands for, with {@code top} alternatives each (made-up numbers, the same every time).
+   */
+  public static String logprobs(int top, String... tokens) {
+    StringBuilder content = new StringBuilder("{\"content\":[");
+    for (int i = 0; i < tokens.length; i++) {
+      content.append(i == 0 ? "" : ",").append(logprobEntry(tokens[i], top));
+    }
+    return content.append("],\"refusal\":null}").toString();
+  }
+
+  private static String logprobEntry(String token, int top) {
+    StringBuilder alternatives = new StringBuilder("[");
+    for (int i = 0; i < top; i++) {
+      String alternative = i == 0 ? token : token + "#" + i;
+      alternatives
+          .append(i == 0 ? "" : ",")
+          .append("{\"token\":")
+          .append(Json.quote(alternative))
+          .append(",\"logprob\":")
+          .append(-0.25 * (i + 1))
+          .append(",\"bytes\":")
+          .append(bytes(alternative))
+          .append("}");
+    }
+    return "{\"token\":"
+        + Json.quote(token)
+        + ",\"logprob\":-0.25,\"bytes\":"
+        + bytes(token)
+        + ",\"top_logprobs\":"
+        + alternatives
+        + "]}";
+  }
+
+  private static String bytes(String token) {
+    StringBuilder list = new StringBuilder("[");
+    byte[] utf8 = token.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    for (int i = 0; i < utf8.length; i++) {
+      list.append(i == 0 ? "" : ",").append(utf8[i] & 0xff);
+    }
+    return list.append("]").toString();
+  }
+
+  /**
+   * The answer {@code deltas} to {@code request} as the real service gives it: streamed or whole as
+   * asked, with each delta's logprobs entry (one token per delta) when it asks for logprobs.
+   */
+  public static MockResponse answer(RecordedRequest request, String... deltas) {
+    JsonNode asked = Json.parse(request.getBody().utf8());
+    boolean logprobs = asked.path("logprobs").asBoolean(false);
+    int top = asked.path("top_logprobs").asInt(0);
+    if (!asked.path("stream").asBoolean(false)) {
+      String content = String.join("", deltas);
+      return logprobs ? whole(content, logprobs(top, deltas)) : whole(content);
+    }
+    StringBuilder body = new StringBuilder(": ping\n\n");
+    for (String delta : deltas) {
+      String entries = logprobs ? logprobs(top, delta) : null;
+      body.append("data: ").append(chunk(delta, null, entries)).append("\n\n");
+    }
+    body.append("data: ").append(chunk(null, "stop")).append("\n\n");
+    body.append("data: ").append(usageChunk(7, deltas.length)).append("\n\n");
+    body.append("data: [DONE]\n\n");
+    return sse(body.toString());
   }
 
   public static String usageChunk(int prompt, int completion) {
@@ -184,14 +258,16 @@ public final class FakeModelService implements Closeable {
 
   /** "Hello, world!": streamed, or as one whole reply when the request asks for no stream. */
   private static MockResponse hello(RecordedRequest request) {
-    if (Json.parse(request.getBody().utf8()).path("stream").asBoolean(false)) {
-      return stream("Hello", ",", " world", "!");
-    }
-    return whole("Hello, world!");
+    return answer(request, "Hello", ",", " world", "!");
   }
 
   /** A non-streamed chat.completion with the given content. */
   public static MockResponse whole(String content) {
+    return whole(content, null);
+  }
+
+  /** A non-streamed chat.completion whose choice carries {@code logprobs} when not null. */
+  public static MockResponse whole(String content, String logprobs) {
     return new MockResponse.Builder()
         .addHeader("Content-Type", "application/json")
         .body(
@@ -199,7 +275,9 @@ public final class FakeModelService implements Closeable {
                 + "\"model\":\"demo-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
                 + "\"assistant\",\"content\":"
                 + Json.quote(content)
-                + "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,"
+                + "}"
+                + (logprobs == null ? "" : ",\"logprobs\":" + logprobs)
+                + ",\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,"
                 + "\"completion_tokens\":4,\"total_tokens\":11}}")
         .build();
   }
@@ -292,6 +370,12 @@ public final class FakeModelService implements Closeable {
 
     public LiveStream token(String text) {
       frames.add("data: " + chunk(text, null) + "\n\n");
+      return this;
+    }
+
+    /** A token with its logprobs entry ({@code top} alternatives), as when they are asked for. */
+    public LiveStream token(String text, int top) {
+      frames.add("data: " + chunk(text, null, logprobs(top, text)) + "\n\n");
       return this;
     }
 

@@ -123,6 +123,9 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
     assertThat(chat.at("/properties/max_tokens/minimum").asInt()).isEqualTo(1);
     assertThat(chat.at("/properties/temperature/maximum").asInt()).isEqualTo(2);
     assertThat(chat.at("/properties/top_p/maximum").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/logprobs/type").toString()).contains("boolean");
+    assertThat(chat.at("/properties/top_logprobs/minimum").toString()).isEqualTo("0");
+    assertThat(chat.at("/properties/top_logprobs/maximum").asInt()).isEqualTo(20);
     assertThat(chat.at("/properties/n/maximum").asInt()).isEqualTo(1);
     assertThat(chat.at("/properties/stream_options/$ref").asText()).endsWith("/StreamOptions");
     assertThat(chat.at("/properties/stop/oneOf")).hasSize(2);

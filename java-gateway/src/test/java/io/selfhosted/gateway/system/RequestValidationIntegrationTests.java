@@ -98,6 +98,23 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "{\"n\":1.5} | n | n must be a 32-bit integer",
         "{\"n\":2} | n | n must be 1: one choice per request",
         "{\"n\":\"1\"} | n | n must be a 32-bit integer",
+        "{\"logprobs\":\"yes\"} | logprobs | logprobs must be a boolean",
+        "{\"logprobs\":1} | logprobs | logprobs must be a boolean",
+        "{\"logprobs\":true,\"top_logprobs\":21} | top_logprobs | top_logprobs must be an"
+            + " integer from 0 to 20",
+        "{\"logprobs\":true,\"top_logprobs\":-1} | top_logprobs | top_logprobs must be an"
+            + " integer from 0 to 20",
+        "{\"logprobs\":true,\"top_logprobs\":1.5} | top_logprobs | top_logprobs must be a"
+            + " 32-bit integer",
+        "{\"logprobs\":true,\"top_logprobs\":\"3\"} | top_logprobs | top_logprobs must be a"
+            + " 32-bit integer",
+        "{\"top_logprobs\":3} | top_logprobs | top_logprobs requires logprobs to be true",
+        "{\"logprobs\":false,\"top_logprobs\":0} | top_logprobs | top_logprobs requires"
+            + " logprobs to be true",
+        "{\"logprobs\":null,\"top_logprobs\":5} | top_logprobs | top_logprobs requires"
+            + " logprobs to be true",
+        "{\"logprobs\":true,\"top_logprobs\":5,\"n\":2} | n | n must be 1: one choice per"
+            + " request",
         "{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]} | stop | stop must be a string or an"
             + " array of up to 4 strings",
         "{\"stop\":[\"a\",5]} | stop[1] | stop[1] must be a string",
