@@ -39,6 +39,9 @@ class _Job:
 
 
 class _Sample(LogitsProcessor):
+    """Samples with the request's own generator; the scores it sees (and reports logprobs of) are the raw
+    logits, except that under ``ignore_eos`` ``generate`` has already masked the end-of-sequence token."""
+
     def __init__(self, sampler: RowSampler) -> None:
         self.sampler = sampler
 

@@ -62,7 +62,11 @@ class LogprobAligner:
 
 def _byte_decoder() -> dict[str, int]:
     """The inverse of GPT-2's byte-to-printable-character map, which byte-level BPE vocabularies use."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars = list(printable)
     extra = 0
     for b in range(256):
@@ -74,7 +78,7 @@ def _byte_decoder() -> dict[str, int]:
 
 
 class TokenTexts:
-    """A token id's text and raw UTF-8 bytes as OpenAI reports them (bytes of part of a character included)."""
+    """A token id's text and raw UTF-8 bytes as OpenAI reports them, also for part of a character."""
 
     def __init__(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer

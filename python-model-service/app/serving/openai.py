@@ -115,7 +115,9 @@ async def stream_openai(
             else:
                 # the tokens whose text this chunk carries (see LogprobAligner)
                 lp = json.dumps(texts.content(event.logprobs), ensure_ascii=False, separators=(",", ":"))
-                lp_tail = f'}},"finish_reason":null,"logprobs":{{"content":{lp},"refusal":null}}}}],"usage":null}}'
+                lp_tail = (
+                    f'}},"finish_reason":null,"logprobs":{{"content":{lp},"refusal":null}}}}],"usage":null}}'
+                )
                 yield f"data: {head}{content}{lp_tail}\n\n"
             continue
         if event.finish_reason == "error":

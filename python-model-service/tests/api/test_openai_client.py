@@ -52,3 +52,35 @@ def test_models_and_errors(oai: openai.OpenAI, server: LiveServer) -> None:
     bad = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="wrong-key-0123456789", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+def test_logprobs_parse_in_the_sdk(oai: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "你好"}]
+    reply = oai.chat.completions.create(
+        model="demo-model",
+        messages=messages,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=3,  # type: ignore[arg-type]
+    )
+    lp = reply.choices[0].logprobs
+    assert lp is not None and lp.content
+    assert "".join(t.token for t in lp.content) == HELLO
+    assert all(len(t.top_logprobs) == 3 and t.top_logprobs[0].token == t.token for t in lp.content)
+    chunks = list(
+        oai.chat.completions.create(
+            model="demo-model",
+            messages=messages,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=3,
+            stream=True,  # type: ignore[arg-type]
+        )
+    )
+    streamed = [
+        t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content or []
+    ]
+    assert [t.token for t in streamed] == [t.token for t in lp.content]
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.chat.completions.create(model="demo-model", messages=messages, top_logprobs=3)  # type: ignore[arg-type]
+    assert info.value.param == "top_logprobs"

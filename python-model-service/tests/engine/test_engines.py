@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import Engine, EngineStep, SamplingParams, load_engine
+from app.engine.base import TokenLogprob
 from app.engine.continuous import ContinuousBatchingEngine
 
 HELLO = "你好!我是人工智能助手,很高兴见到你,欢迎问我任何问题。"
@@ -165,3 +166,54 @@ def test_a_stopped_engine_is_not_ready_and_refuses_work(demo_model_dir: Path) ->
             assert r.status_code == 503 and r.headers["retry-after"]
     finally:
         live.stop()
+
+
+async def collect_logprobs(
+    engine: Engine, rid: str, params: SamplingParams
+) -> list[tuple[int, TokenLogprob]]:
+    ids = engine.encode_chat([{"role": "user", "content": "介绍一下长城"}])
+    out: list[tuple[int, TokenLogprob]] = []
+    async for step in engine.generate(rid, ids, params):
+        if not step.token_ids:
+            continue  # a last step that only ends the request
+        assert step.logprobs is not None and len(step.logprobs) == len(step.token_ids)
+        out += zip(step.token_ids, step.logprobs, strict=True)
+    return out
+
+
+@pytest.mark.parametrize("which", ["engine", "generate_engine"])
+@pytest.mark.parametrize("temperature", [0.0, 1.5])
+def test_engines_report_each_chosen_tokens_logprob_and_the_likeliest(
+    which: str, temperature: float, request: pytest.FixtureRequest
+) -> None:
+    eng: Engine = request.getfixturevalue(which)
+    params = SamplingParams(12, temperature=temperature, seed=7, ignore_eos=True, logprobs=5)
+    steps = asyncio.run(collect_logprobs(eng, f"{which}-lp-{temperature}", params))
+    assert len(steps) == 12
+    for token, lp in steps:
+        assert lp.token_id == token and lp.logprob <= 0
+        assert len(lp.top) == 5
+        values = [v for _, v in lp.top]
+        assert values == sorted(values, reverse=True)
+        if temperature == 0:
+            assert lp.top[0][0] == token  # greedy picks the likeliest
+        if token in dict(lp.top):
+            assert dict(lp.top)[token] == pytest.approx(lp.logprob)
+        else:
+            assert lp.logprob <= values[-1]
+
+
+def test_both_engines_report_the_same_logprobs(engine: Engine, generate_engine: Engine) -> None:
+    params = SamplingParams(10, temperature=1.2, seed=3, logprobs=2)
+    a = asyncio.run(collect_logprobs(engine, "lp-cb", params))
+    b = asyncio.run(collect_logprobs(generate_engine, "lp-gen", params))
+    assert [t for t, _ in a] == [t for t, _ in b]
+    assert [lp.logprob for _, lp in a] == pytest.approx([lp.logprob for _, lp in b], abs=1e-3)
+
+
+def test_requests_without_logprobs_carry_none(engine: Engine) -> None:
+    async def steps() -> list[EngineStep]:
+        ids = engine.encode_chat([{"role": "user", "content": "你好"}])
+        return [s async for s in engine.generate("no-lp", ids, SamplingParams(5))]
+
+    assert all(s.logprobs is None for s in asyncio.run(steps()))
