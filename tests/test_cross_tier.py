@@ -79,6 +79,38 @@ def test_official_openai_client_through_gateway(stack: Stack) -> None:
     assert [m.id for m in client.models.list().data] == [MODEL]
 
 
+def test_logprobs_through_gateway_equal_the_model_services_streamed_and_whole(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=f"{stack.gateway_url}/v1", api_key=stack.admin_key)
+    asked = {
+        "model": MODEL,
+        # A system message of its own, so that the gateway adds none and both tiers see one prompt.
+        "messages": [
+            {"role": "system", "content": "你是一个乐于助人的人工智能助手。"},
+            {"role": "user", "content": "你好"},
+        ],
+        "temperature": 0,
+        "max_tokens": 64,
+        "logprobs": True,
+        "top_logprobs": 3,
+    }
+    whole = client.chat.completions.create(**asked)  # type: ignore[call-overload]
+    entries = whole.choices[0].logprobs.content
+    assert "".join(e.token for e in entries) == whole.choices[0].message.content == HELLO_REPLY
+    for entry in entries:
+        assert entry.logprob <= 0
+        assert len(entry.top_logprobs) == 3
+        # Greedy: the chosen token is the most likely one.
+        assert entry.top_logprobs[0].token == entry.token
+    chunks = list(client.chat.completions.create(**asked, stream=True))  # type: ignore[call-overload]
+    streamed = [
+        e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content
+    ]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in entries]
+    with stack.model_client() as model:
+        direct = model.post("/v1/chat/completions", json=asked).json()["choices"][0]["logprobs"]["content"]
+    assert [(e["token"], e["logprob"]) for e in direct] == [(e.token, e.logprob) for e in entries]
+
+
 def test_gateway_refuses_a_wrong_key_and_the_model_service_refuses_no_token(stack: Stack) -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "你好"}]}
     bad = httpx.post(
