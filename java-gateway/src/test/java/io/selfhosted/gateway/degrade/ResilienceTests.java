@@ -52,7 +52,7 @@ class ResilienceTests {
 
   @BeforeAll
   static void start() {
-    upstream = new FakeModelService();
+    upstream = FakeModelService.restartable(); // it dies and comes back on its port
     port = upstream.port();
     gateway = gateway();
   }

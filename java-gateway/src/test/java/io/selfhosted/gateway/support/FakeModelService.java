@@ -43,6 +43,26 @@ public final class FakeModelService implements Closeable {
   }
 
   /**
+   * A fake on a free port below the kernel's ephemeral range, for a test that kills it and brings
+   * it back on the same port: a port from the ephemeral range may meanwhile become the local port
+   * of one of the test's outgoing connections (to PostgreSQL, Redis, another fake), and the fake
+   * could not bind it again.
+   */
+  public static FakeModelService restartable() {
+    java.util.Random random = new java.util.Random();
+    for (int attempt = 0; ; attempt++) {
+      int port = 20_000 + random.nextInt(12_000); // under 32768, where Linux's range starts
+      try {
+        return new FakeModelService(port);
+      } catch (UncheckedIOException taken) {
+        if (attempt == 50) {
+          throw taken;
+        }
+      }
+    }
+  }
+
+  /**
    * A fake on one address (null: localhost), so that several fakes on one port stand for the
    * replicas a host name resolves to.
    */
