@@ -191,7 +191,9 @@ public class OpenAiRelay {
         created = chunk.raw().path("created").asLong(Instant.now().getEpochSecond());
       }
       text.append(chunk.text());
-      logprobs.addAll(chunk.logprobs());
+      if (exchange.call().wantsLogprobs()) {
+        logprobs.addAll(chunk.logprobs());
+      }
       if (chunk.finishReason() != null) {
         finishReason = chunk.finishReason();
       }

@@ -67,7 +67,9 @@ public class ContentSafety implements Stage {
       refuseIfFlagged(exchange, verdict, "moderation");
     }
     exchange.attribute(SCANNER, filter.scanner());
-    exchange.attribute(LOGPROBS, new HeldLogprobs());
+    if (exchange.call().wantsLogprobs()) {
+      exchange.attribute(LOGPROBS, new HeldLogprobs()); // only then do chunks carry entries
+    }
   }
 
   private void refuseIfFlagged(Exchange exchange, @Nullable Verdict verdict, String by) {
@@ -104,19 +106,22 @@ public class ContentSafety implements Stage {
     }
     HeldLogprobs held = exchange.attribute(LOGPROBS);
     HeldLogprobs.Release logprobs =
-        held.next(chunk.text(), chunk.logprobs(), release.length(), chunk.hasChoice());
+        held == null
+            ? null
+            : held.next(chunk.text(), chunk.logprobs(), release.length(), chunk.hasChoice());
+    boolean ownLogprobs = logprobs == null || logprobs.ownOnly();
     boolean sameText = release.equals(chunk.text());
-    if (sameText && logprobs.ownOnly()) {
+    if (sameText && ownLogprobs) {
       return chunk;
     }
     if (release.isEmpty()
-        && logprobs.entries().isEmpty()
+        && (logprobs == null || logprobs.entries().isEmpty())
         && chunk.finishReason() == null
         && chunk.usage() == null) {
       return null; // all held back for now
     }
     Chunk relayed = sameText ? chunk : chunk.withText(release);
-    return logprobs.ownOnly() ? relayed : relayed.withLogprobs(logprobs.entries());
+    return ownLogprobs ? relayed : relayed.withLogprobs(logprobs.entries());
   }
 
   @Override
