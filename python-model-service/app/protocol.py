@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+# OpenAI's rule for function names; the same one keeps names safe inside the rendered prompt.
+FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 
 # What a torch.Generator accepts as a seed: anything else is the client's mistake (400), not ours.
 Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
@@ -19,11 +32,34 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    """The function an assistant called: its name and its arguments as a JSON text."""
+
+    name: str = Field(pattern=FUNCTION_NAME)
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    """One tool call of an assistant message."""
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
-    """One chat turn; a list of text parts is joined into one string."""
+    """One chat turn; a list of text parts is joined into one string.
+
+    An assistant turn that called tools carries ``tool_calls`` (its content may then be null); a
+    ``tool`` turn carries the result of the call named by ``tool_call_id``. Fields that are not set
+    are left out when a message is written back (the lesson API's history).
+    """
 
     role: Role
-    content: str
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=256)
+    # Declared after the fields it is checked against, and checked also when it is absent.
+    content: str | None = Field(default=None, validate_default=True)
 
     @field_validator("content", mode="before")
     @classmethod
@@ -31,6 +67,61 @@ class ChatMessage(BaseModel):
         if isinstance(value, list):
             return "".join(TextPart.model_validate(part).text for part in value)
         return value
+
+    @field_validator("content")
+    @classmethod
+    def _content_unless_calls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not (info.data.get("role") == "assistant" and info.data.get("tool_calls")):
+            raise ValueError("content is required (null only on an assistant message with tool_calls)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_role_fields(self) -> ChatMessage:
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("tool_calls", "tool_call_id"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return {"role": data.pop("role"), "content": data.pop("content"), **data}
+
+
+class FunctionDefinition(BaseModel):
+    """A function the model may call: its name, what it does and its parameters' JSON Schema."""
+
+    name: str = Field(pattern=FUNCTION_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    """One entry of ``tools``."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    """The function named by ``tool_choice``."""
+
+    name: str = Field(pattern=FUNCTION_NAME)
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice`` naming the one function the model must call."""
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 class StreamOptions(BaseModel):
@@ -55,11 +146,24 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = Field(default=None, ge=1)
-    tools: list[Any] | None = None
-    tool_choice: Any = None
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     ignore_eos: bool = False
+
+    @field_validator("tool_choice", mode="wrap")
+    @classmethod
+    def _one_tool_choice_error(cls, value: Any, handler: Any) -> Any:
+        # One message for the field, rather than one per member of the union.
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(
+                'must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}} '
+                "with a valid function name"
+            ) from None
 
 
 class Usage(BaseModel):
@@ -92,10 +196,18 @@ class ChoiceLogprobs(BaseModel):
 
 
 class ResponseMessage(BaseModel):
-    """The assistant message of a non-streamed completion."""
+    """The assistant message of a non-streamed completion; ``content`` is null when it only called tools."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
+
+    @model_serializer(mode="wrap")
+    def _calls_only_when_made(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("tool_calls") is None:
+            data.pop("tool_calls", None)
+        return data
 
 
 class Choice(BaseModel):
@@ -118,11 +230,28 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class DeltaFunction(BaseModel):
+    """A fragment of a streamed call: the name comes once, in the call's first fragment."""
+
+    name: str | None = None
+    arguments: str
+
+
+class DeltaToolCall(BaseModel):
+    """A fragment of a streamed tool call; the first one of each call carries its id, type and name."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunction
+
+
 class DeltaMessage(BaseModel):
     """The increment carried by one stream chunk."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(BaseModel):

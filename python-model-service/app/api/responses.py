@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -21,10 +21,11 @@ def event_stream(service: ChatService, events: AsyncIterator[str]) -> EventStrea
     return EventStreamResponse(events, service.settings.ping_interval_s, headers=SSE_HEADERS)
 
 
-async def whole_reply(request: Request, ticket: Ticket, reply: Awaitable[BaseModel]) -> Response:
-    """The reply as JSON; a client gone before it is ready frees its ticket and gets nothing (499)."""
+async def whole_reply(request: Request, tickets: Sequence[Ticket], reply: Awaitable[BaseModel]) -> Response:
+    """The reply as JSON; a client gone before it is ready frees its tickets and gets nothing (499)."""
     result = await until_disconnect(request, reply)
     if result is None:
-        ticket.release()
+        for ticket in tickets:
+            ticket.release()
         return Response(status_code=499)
     return JSONResponse(result.model_dump())

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     engine: Literal["auto", "continuous", "generate"] = "auto"
     max_model_len: int | None = Field(default=None, gt=0)
     max_queued_requests: int = Field(default=64, ge=1)
+    max_choices: int = Field(default=16, ge=1, description="The largest n (choices per request) accepted")
     max_batch_tokens: int = Field(default=2048, ge=16)
     max_batch_requests: int = Field(default=16, ge=1)
     prefix_cache: bool = Field(

@@ -123,11 +123,13 @@ class Engine(abc.ABC):
     def stats(self) -> EngineStats:
         """Counts of running, waiting and tracked requests."""
 
-    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        """Render messages with the tokenizer's chat template (plain concatenation without one)."""
+    def encode_chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """Render messages and tools with the tokenizer's chat template (plain concatenation without one)."""
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
             return self.encode_text(str(text), add_special_tokens=False)  # the template has them
         text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
         return self.encode_text(text, add_special_tokens=True)

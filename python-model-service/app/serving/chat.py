@@ -18,6 +18,7 @@ from app.serving.generation import Finished, Generation, PreparedChat, TextDelta
 from app.serving.logprobs import TokenTexts
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
+from app.serving.tools import NO_TOOLS, ToolPlan, template_messages, template_tool_format
 
 __all__ = ["ChatService", "Finished", "PreparedChat", "RequestRecord", "TextDelta", "Ticket", "new_id"]
 
@@ -38,6 +39,8 @@ class ChatService:
         metrics.engine.info({"engine": engine.kind, "attention": engine.attention})
         self.generation = Generation(engine, settings, metrics)
         self.token_texts = TokenTexts(engine.tokenizer)
+        # How this model writes tool calls, read from its chat template (None: it cannot).
+        self.tool_format = template_tool_format(getattr(engine.tokenizer, "chat_template", None))
 
     @property
     def queued(self) -> int:
@@ -100,9 +103,10 @@ class ChatService:
         ignore_eos: bool,
         request_id: str,
         logprobs: int | None = None,
+        tools: ToolPlan = NO_TOOLS,
     ) -> PreparedChat:
         """Validate a chat request against the model and turn it into engine input."""
-        plain = [{"role": m.role, "content": m.content} for m in messages]
+        plain = template_messages(messages)
         if not any(m["role"] == "user" for m in plain):
             raise invalid("messages must contain at least one user message", "messages")
         stops = [stop] if isinstance(stop, str) else list(stop or [])
@@ -111,7 +115,7 @@ class ChatService:
         if any(not s for s in stops):
             raise invalid("stop strings must not be empty", "stop")
         try:
-            prompt_ids = self.engine.encode_chat(plain)
+            prompt_ids = self.engine.encode_chat(plain, tools.render)
         except Exception as exc:
             raise invalid(f"the chat template rejected these messages: {exc}", "messages") from exc
         prompt_len = len(prompt_ids)
@@ -141,7 +145,7 @@ class ChatService:
             ignore_eos=ignore_eos,
             logprobs=logprobs,
         )
-        return PreparedChat(request_id, prompt_ids, params, stops, plain)
+        return PreparedChat(request_id, prompt_ids, params, stops, plain, tools)
 
 
 def new_id(prefix: str) -> str:

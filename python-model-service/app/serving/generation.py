@@ -8,6 +8,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from app.core.config import Settings
 from app.core.ids import random_hex
@@ -18,6 +19,7 @@ from app.serving.logprobs import LogprobAligner
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
 from app.serving.stop import StopMatcher
+from app.serving.tools import NO_TOOLS, ToolPlan
 
 log = logging.getLogger("app.serving")
 
@@ -30,7 +32,8 @@ class PreparedChat:
     prompt_ids: list[int]
     params: SamplingParams
     stops: list[str]
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
+    tools: ToolPlan = NO_TOOLS
 
 
 @dataclass
@@ -134,8 +137,10 @@ class Generation:
                         text = "".join(parts)
                         if first_text_at is None:
                             first_text_at = now
-                            record.ttft_s = now - ticket.admitted_at
-                            m.ttft.observe(record.ttft_s)
+                            ttft = now - ticket.admitted_at
+                            m.ttft.observe(ttft)
+                            if record.ttft_s is None:  # several choices share one record
+                                record.ttft_s = ttft
                         if self.settings.log_prompts:
                             record.reply_text.append(text)
                         yield TextDelta(text, released)
@@ -162,7 +167,7 @@ class Generation:
             await steps.aclose()  # type: ignore[attr-defined]
             self.active.discard(engine_id)
             ticket.release()
-            record.completion_tokens = generated
+            record.completion_tokens = (record.completion_tokens or 0) + generated
             record.finish_reason = finish_reason
             m.completion_tokens.inc(generated)
             m.finished.labels(finish_reason=finish_reason).inc()

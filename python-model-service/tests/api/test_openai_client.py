@@ -47,7 +47,7 @@ def test_models_and_errors(oai: openai.OpenAI, server: LiveServer) -> None:
     with pytest.raises(openai.NotFoundError):
         oai.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError) as info:
-        oai.chat.completions.create(model="demo-model", messages=[{"role": "user", "content": "hi"}], n=3)
+        oai.chat.completions.create(model="demo-model", messages=[{"role": "user", "content": "hi"}], n=17)
     assert info.value.param == "n"
     bad = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="wrong-key-0123456789", max_retries=0)
     with pytest.raises(openai.AuthenticationError):

@@ -29,4 +29,4 @@ async def create_message(
     if body.stream:
         message_id = random_hex()
         return event_stream(service, stream_lesson(service, body, prepared, ticket, record, message_id))
-    return await whole_reply(request, ticket, complete_lesson(service, body, prepared, ticket, record))
+    return await whole_reply(request, [ticket], complete_lesson(service, body, prepared, ticket, record))

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.api.deps import RecordDep, ServiceDep, json_body, require_token
 from app.api.responses import event_stream, whole_reply
 from app.protocol import ChatCompletionRequest, ModelCard, ModelList
-from app.serving.openai import complete_openai, prepare_openai, stream_openai
+from app.serving.openai import admit_all, complete_openai, prepare_openai, stream_openai
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
@@ -33,8 +33,8 @@ async def create_chat_completion(
 ) -> Response:
     """Chat completion, streamed as SSE or returned whole."""
     prepared = prepare_openai(service, body, record.request_id)
-    ticket = service.admit()
+    tickets = admit_all(service, len(prepared))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return event_stream(service, stream_openai(service, prepared, ticket, record, include_usage))
-    return await whole_reply(request, ticket, complete_openai(service, prepared, ticket, record))
+        return event_stream(service, stream_openai(service, prepared, tickets, record, include_usage))
+    return await whole_reply(request, tickets, complete_openai(service, prepared, tickets, record))
