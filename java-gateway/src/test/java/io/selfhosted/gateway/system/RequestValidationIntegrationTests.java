@@ -96,7 +96,8 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "{\"max_completion_tokens\":true} | max_completion_tokens | max_completion_tokens must be"
             + " a 32-bit integer",
         "{\"n\":1.5} | n | n must be a 32-bit integer",
-        "{\"n\":2} | n | n must be 1: one choice per request",
+        "{\"n\":17} | n | n must be an integer from 1 to 16",
+        "{\"n\":0} | n | n must be an integer from 1 to 16",
         "{\"n\":\"1\"} | n | n must be a 32-bit integer",
         "{\"logprobs\":\"yes\"} | logprobs | logprobs must be a boolean",
         "{\"logprobs\":1} | logprobs | logprobs must be a boolean",
@@ -113,8 +114,8 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
             + " logprobs to be true",
         "{\"logprobs\":null,\"top_logprobs\":5} | top_logprobs | top_logprobs requires"
             + " logprobs to be true",
-        "{\"logprobs\":true,\"top_logprobs\":5,\"n\":2} | n | n must be 1: one choice per"
-            + " request",
+        "{\"logprobs\":true,\"top_logprobs\":5,\"n\":17} | n | n must be an integer from 1"
+            + " to 16",
         "{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]} | stop | stop must be a string or an"
             + " array of up to 4 strings",
         "{\"stop\":[\"a\",5]} | stop[1] | stop[1] must be a string",
@@ -135,7 +136,7 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "{\"messages\":[\"hi\"]} | messages[0] | messages[0] must be an object",
         "{\"messages\":[null]} | messages[0] | messages[0] must be an object",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"content\":\"x\"}]} |"
-            + " messages[1].role | messages[1].role must be one of system, user, assistant",
+            + " messages[1].role | messages[1].role must be one of system, user, assistant, tool",
         "{\"messages\":[{\"role\":\"user\",\"content\":null}]} | messages[0].content |"
             + " messages[0].content must be a string or an array of text content parts",
         "{\"messages\":[{\"role\":\"user\",\"content\":{}}]} | messages[0].content |"
