@@ -233,6 +233,26 @@ class ToolCallsIntegrationTests extends GatewayIntegrationTest {
   }
 
   @Test
+  void aTokenLimitReservesMaxTokensForEveryChoice() throws Exception {
+    Key key = createKey("{\"name\":\"budgeted\",\"limits\":{\"tokensPerMinute\":3000}}");
+    long[] remaining = new long[2];
+    int i = 0;
+    for (String n : List.of("", ",\"n\":3")) {
+      try (Response response =
+          postAs(
+              key.secret(),
+              "/v1/chat/completions",
+              chat("demo-model", false, ",\"max_tokens\":100" + n))) {
+        assertThat(response.code()).isEqualTo(200);
+        remaining[i++] = Long.parseLong(response.header("x-ratelimit-remaining-tokens"));
+      }
+    }
+    // Each reserves its prompt and max_tokens per choice; the first gave back all but the 11
+    // tokens it used, so the second holds about 200 more (the bucket refills 50 a second).
+    assertThat(remaining[0] - remaining[1]).isBetween(150L, 211L);
+  }
+
+  @Test
   void aModelWhoseProfileCallsNoToolsRefusesThemBeforeAnythingGoesUpstream() throws Exception {
     for (String[] refused :
         new String[][] {
