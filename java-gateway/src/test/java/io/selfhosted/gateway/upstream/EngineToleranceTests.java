@@ -281,6 +281,36 @@ class EngineToleranceTests {
             "complete");
   }
 
+  @Test
+  void aWholeReplyWithToolCallsAndTwoChoicesComesAsTheChunksAStreamWouldHave() throws Exception {
+    start("#engine=vllm");
+    List<String> calls =
+        run(
+            new MockResponse.Builder()
+                .addHeader("Content-Type", "application/json")
+                .body(
+                    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\","
+                        + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                        + "\"content\":null,\"tool_calls\":[{\"id\":\"a\",\"type\":\"function\","
+                        + "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"b\","
+                        + "\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":"
+                        + "\"[1]\"}}]},\"finish_reason\":\"tool_calls\"},{\"index\":1,\"message\":"
+                        + "{\"role\":\"assistant\",\"content\":\"No tools.\"},\"finish_reason\":"
+                        + "\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,"
+                        + "\"total_tokens\":14}}")
+                .build(),
+            true);
+    assertThat(calls)
+        .containsExactly(
+            "open",
+            "role-only", // choice 0's message: no text, then one chunk per call
+            "choice:0|calls:0=f({})",
+            "choice:0|calls:1=g([1])|finish:tool_calls",
+            "choice:1|text:No tools.|finish:stop",
+            "usage:5+9",
+            "complete");
+  }
+
   /** Records callbacks in order; a chunk is described by everything it carries. */
   static final class Recorder implements UpstreamListener {
     final BlockingQueue<String> calls = new LinkedBlockingQueue<>();
