@@ -114,7 +114,7 @@ public record ChatCompletionRequest(
 
   /** A function's name, as OpenAI allows it. */
   public static final java.util.regex.Pattern FUNCTION_NAME =
-      java.util.regex.Pattern.compile("^[a-zA-Z0-9_-]{1,64}$");
+      java.util.regex.Pattern.compile(ChatCompletionRequest.NAME_REGEXP);
 
   private static final String NAME_REGEXP = "^[a-zA-Z0-9_-]{1,64}$";
   private static final String NAME_RULE = "must be 1 to 64 letters, digits, underscores or dashes";
