@@ -85,8 +85,10 @@ lint: setup-python
 test-python: setup-python demo-model
 	cd $(PY_DIR) && $(PY) -m pytest -q
 
-test-java: setup-python setup-java setup-services
-	scripts/test-java.sh
+# --model-service: the demo model service runs beside the Java tests, for the Spring AI test
+# against the real model (harness/services.py), which must then run.
+test-java: setup-python setup-java setup-services demo-model
+	scripts/test-java.sh --model-service
 
 test-e2e: setup setup-services demo-model
 	$(PY) -m pytest -q -c tests/pytest.ini tests

@@ -1,9 +1,11 @@
 package io.selfhosted.gateway.models;
 
 import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
+import io.selfhosted.gateway.system.ApiException;
 import io.selfhosted.gateway.upstream.ChatCall;
 import java.util.ArrayList;
 import java.util.List;
+import org.springframework.http.HttpStatus;
 import org.springframework.lang.Nullable;
 
 /**
@@ -44,6 +46,24 @@ public final class ChatCalls {
    */
   public static ChatCall of(
       ModelProfile profile, List<ChatCall.Message> messages, Sampling sampling) {
+    return of(profile, messages, sampling, ChatCall.ReplyOptions.NONE);
+  }
+
+  /**
+   * The same with tools, a response format or several choices, refused (400 naming the field) when
+   * the profile says its model cannot serve them, before anything goes upstream.
+   */
+  public static ChatCall of(
+      ModelProfile profile,
+      List<ChatCall.Message> messages,
+      Sampling sampling,
+      ChatCall.ReplyOptions options) {
+    if (!profile.tools() && (options.offersTools() || options.toolChoice() != null)) {
+      throw unsupported(profile, "tools", "does not support tools");
+    }
+    if (!profile.structuredOutputs() && options.wantsStructuredOutput()) {
+      throw unsupported(profile, "response_format", "does not support structured outputs");
+    }
     List<ChatCall.Message> all = new ArrayList<>(messages);
     boolean hasSystem = all.stream().anyMatch(m -> "system".equals(m.role()));
     if (!hasSystem && profile.systemPrompt() != null && !profile.systemPrompt().isBlank()) {
@@ -62,6 +82,16 @@ public final class ChatCalls {
         sampling.seed(),
         sampling.ignoreEos(),
         sampling.logprobs(),
-        sampling.topLogprobs());
+        sampling.topLogprobs(),
+        options);
+  }
+
+  private static ApiException unsupported(ModelProfile profile, String param, String what) {
+    return new ApiException(
+        HttpStatus.BAD_REQUEST,
+        "invalid_request_error",
+        "unsupported_parameter",
+        param,
+        "the model '" + profile.name() + "' " + what);
   }
 }

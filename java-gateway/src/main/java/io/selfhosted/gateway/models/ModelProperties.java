@@ -21,7 +21,9 @@ public record ModelProperties(List<ModelProfile> profiles) {
                     1024,
                     0.7,
                     0.9,
-                    null))
+                    null,
+                    true,
+                    true))
             : List.copyOf(profiles);
   }
 
@@ -30,6 +32,10 @@ public record ModelProperties(List<ModelProfile> profiles) {
    *
    * @param fallbackModel the profile that answers while this model is unavailable (its breaker is
    *     open or no replica can serve it); none when null
+   * @param tools whether the model can call tools; when false, a request with {@code tools} or
+   *     {@code tool_choice} gets 400 before anything goes upstream
+   * @param structuredOutputs whether the model can be held to JSON; when false, a request with
+   *     {@code response_format} {@code json_object} or {@code json_schema} gets 400
    */
   public record ModelProfile(
       String name,
@@ -39,5 +45,7 @@ public record ModelProperties(List<ModelProfile> profiles) {
       @DefaultValue("1024") int maxMaxTokens,
       @DefaultValue("0.7") double defaultTemperature,
       @DefaultValue("0.9") double defaultTopP,
-      @Nullable String fallbackModel) {}
+      @Nullable String fallbackModel,
+      @DefaultValue("true") boolean tools,
+      @DefaultValue("true") boolean structuredOutputs) {}
 }

@@ -69,7 +69,7 @@ public class OpenAiController {
             profile,
             body.streamed(),
             body.includeUsage(),
-            ChatCalls.of(profile, body.chatMessages(), body.sampling()));
+            ChatCalls.of(profile, body.chatMessages(), body.sampling(), body.replyOptions()));
     // The answer is written on the servlet async context as it arrives.
     if (completion.stream()) {
       openAi.stream(caller, completion, request, response);

@@ -3,6 +3,7 @@ package io.selfhosted.gateway.openai;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.selfhosted.gateway.auth.Caller;
 import io.selfhosted.gateway.models.ModelProperties.ModelProfile;
@@ -28,6 +29,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.springframework.http.MediaType;
 import org.springframework.stereotype.Service;
 
@@ -141,11 +144,9 @@ public class OpenAiRelay {
     private final AsyncContext async;
     private final HttpServletResponse response;
     private final String model;
-    private final StringBuilder text = new StringBuilder();
-    private final List<JsonNode> logprobs = new ArrayList<>();
+    private final Map<Integer, Choice> choices = new TreeMap<>();
     private String id;
     private long created;
-    private String finishReason;
     private Chunk.Usage usage;
     private boolean done;
     private Runnable onGone = () -> {};
@@ -190,12 +191,8 @@ public class OpenAiRelay {
         id = chunk.raw().get("id").asText();
         created = chunk.raw().path("created").asLong(Instant.now().getEpochSecond());
       }
-      text.append(chunk.text());
-      if (exchange.call().wantsLogprobs()) {
-        logprobs.addAll(chunk.logprobs());
-      }
-      if (chunk.finishReason() != null) {
-        finishReason = chunk.finishReason();
+      if (chunk.hasChoice()) {
+        choices.computeIfAbsent(chunk.choice(), Choice::new).add(exchange, chunk);
       }
       if (chunk.usage() != null) {
         usage = chunk.usage();
@@ -235,14 +232,13 @@ public class OpenAiRelay {
       body.put("object", "chat.completion");
       body.put("created", id == null ? Instant.now().getEpochSecond() : created);
       body.put("model", model);
-      ObjectNode choice = body.putArray("choices").addObject();
-      choice.put("index", 0);
-      choice.putObject("message").put("role", "assistant").put("content", text.toString());
-      if (exchange.call().wantsLogprobs()) {
-        // The entries of every relayed chunk, in order: they describe the text gathered above.
-        choice.putObject("logprobs").putArray("content").addAll(logprobs);
+      ArrayNode list = body.putArray("choices");
+      if (choices.isEmpty()) {
+        choices.put(0, new Choice(0));
       }
-      choice.put("finish_reason", finishReason == null ? outcome.finishReason() : finishReason);
+      for (Choice choice : choices.values()) {
+        list.add(choice.json(exchange, outcome));
+      }
       int prompt = usage == null ? outcome.promptTokens() : usage.promptTokens();
       int completionTokens = usage == null ? outcome.completionTokens() : usage.completionTokens();
       ObjectNode usageNode =
@@ -259,6 +255,74 @@ public class OpenAiRelay {
       response.setCharacterEncoding(StandardCharsets.UTF_8.name());
       response.getOutputStream().write(mapper.writeValueAsBytes(body));
       response.flushBuffer();
+    }
+
+    /** One choice of the reply, gathered from its chunks: text, tool calls, logprobs, finish. */
+    private final class Choice {
+      private final int index;
+      private final StringBuilder text = new StringBuilder();
+      private final List<JsonNode> logprobs = new ArrayList<>();
+      private final Map<Integer, ToolCall> toolCalls = new TreeMap<>();
+      private String finishReason;
+
+      Choice(int index) {
+        this.index = index;
+      }
+
+      void add(Exchange exchange, Chunk chunk) {
+        text.append(chunk.text());
+        for (Chunk.ToolCallPiece piece : chunk.toolCalls()) {
+          toolCalls.computeIfAbsent(piece.index(), i -> new ToolCall()).add(piece);
+        }
+        if (exchange.call().wantsLogprobs()) {
+          logprobs.addAll(chunk.logprobs());
+        }
+        if (chunk.finishReason() != null) {
+          finishReason = chunk.finishReason();
+        }
+      }
+
+      ObjectNode json(Exchange exchange, Outcome outcome) {
+        ObjectNode choice = mapper.createObjectNode().put("index", index);
+        ObjectNode message = choice.putObject("message").put("role", "assistant");
+        if (toolCalls.isEmpty() || !text.isEmpty()) {
+          message.put("content", text.toString());
+        } else {
+          message.putNull("content"); // a reply that only calls tools, as OpenAI has it
+        }
+        if (!toolCalls.isEmpty()) {
+          ArrayNode calls = message.putArray("tool_calls");
+          toolCalls.values().forEach(call -> calls.add(call.json()));
+        }
+        if (exchange.call().wantsLogprobs()) {
+          // The entries of every relayed chunk, in order: they describe the text gathered above.
+          choice.putObject("logprobs").putArray("content").addAll(logprobs);
+        }
+        choice.put("finish_reason", finishReason == null ? outcome.finishReason() : finishReason);
+        return choice;
+      }
+    }
+
+    /** One tool call, joined from its streamed fragments. */
+    private final class ToolCall {
+      private final StringBuilder arguments = new StringBuilder();
+      private String id;
+      private String type;
+      private String name;
+
+      void add(Chunk.ToolCallPiece piece) {
+        id = id == null ? piece.id() : id;
+        type = type == null ? piece.type() : type;
+        name = name == null ? piece.name() : name;
+        arguments.append(piece.arguments());
+      }
+
+      ObjectNode json() {
+        ObjectNode call = mapper.createObjectNode();
+        call.put("id", id).put("type", type == null ? "function" : type);
+        call.putObject("function").put("name", name).put("arguments", arguments.toString());
+        return call;
+      }
     }
 
     private void gone() {

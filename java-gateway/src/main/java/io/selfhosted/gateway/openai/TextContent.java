@@ -15,7 +15,8 @@ import org.springframework.lang.Nullable;
 /**
  * A message's content as OpenAI takes it: a string, or an array of content parts of which a text
  * model can only serve the text ones ({@code {"type": "text", "text": "..."}}). Bound as JSON
- * because Jackson has no type that is either; null is left to {@code @NotNull}.
+ * because Jackson has no type that is either; null (left out or sent as null) is left to {@link
+ * MessageShape}, which knows when a message may have no content.
  */
 @Documented
 @Constraint(validatedBy = TextContent.Check.class)
@@ -35,7 +36,9 @@ public @interface TextContent {
   class Check implements ConstraintValidator<TextContent, JsonNode> {
     @Override
     public boolean isValid(@Nullable JsonNode content, ConstraintValidatorContext context) {
-      return content == null || ChatCompletionRequest.ChatMessage.textOf(content) != null;
+      return content == null
+          || content.isNull()
+          || ChatCompletionRequest.ChatMessage.textOf(content) != null;
     }
   }
 }

@@ -134,10 +134,11 @@ public final class Exchange {
 
   /**
    * The prompt's size in tokens before the model service counted it: UTF-8 bytes / 3 plus a few
-   * tokens per message. Generous for English, close for Chinese; settled to the real count later.
+   * tokens per message, and the tool definitions and response schema. Generous for English, close
+   * for Chinese; settled to the real count later.
    */
   public int promptTokenEstimate() {
-    return TokenEstimate.prompt(call.messages());
+    return TokenEstimate.prompt(call);
   }
 
   /** Response headers stages add (rate-limit state); written when the response starts. */

@@ -1,7 +1,7 @@
 package io.selfhosted.gateway.pipeline;
 
 import io.selfhosted.gateway.upstream.Chunk;
-import org.springframework.lang.Nullable;
+import java.util.List;
 
 /**
  * One feature of the stream lifecycle (limits, quotas, switches, content checks, usage, ...).
@@ -27,20 +27,21 @@ public interface Stage {
   }
 
   /**
-   * Sees every upstream chunk before the client does and returns what goes on: the chunk, a
-   * rewritten one, or null to hold it back. Throwing {@link EndGeneration} stops the generation
-   * upstream and ends the reply with its finish reason.
+   * Sees every upstream chunk before the client does and returns what goes on, in order: the chunk,
+   * rewritten ones (held-back text released, one chunk split in two), or none to hold it back.
+   * Throwing {@link EndGeneration} stops the generation upstream and ends the reply with its finish
+   * reason.
    */
-  default @Nullable Chunk onChunk(Exchange exchange, Chunk chunk) {
-    return chunk;
+  default List<Chunk> onChunk(Exchange exchange, Chunk chunk) {
+    return List.of(chunk);
   }
 
   /**
-   * The upstream completed: a last chunk to deliver before the end (text held back), or null. May
+   * The upstream completed: last chunks to deliver before the end (text held back), or none. May
    * throw {@link EndGeneration} like {@link #onChunk}.
    */
-  default @Nullable Chunk beforeEnd(Exchange exchange) {
-    return null;
+  default List<Chunk> beforeEnd(Exchange exchange) {
+    return List.of();
   }
 
   /** Called exactly once for every exchange this stage admitted, however it ended. */

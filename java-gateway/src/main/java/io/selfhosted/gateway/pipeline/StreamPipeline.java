@@ -104,6 +104,8 @@ public class StreamPipeline {
     private volatile Delivery delivery;
     private volatile UpstreamStreams.Handle handle;
     private volatile boolean opened;
+    // The choices whose finish reason reached the client.
+    private final Set<Integer> finishedChoices = new HashSet<>();
     private int contentChunks;
     private @Nullable Chunk.Usage usage;
     private @Nullable String finishReason;
@@ -186,14 +188,14 @@ public class StreamPipeline {
       if (chunk.finishReason() != null) {
         finishReason = chunk.finishReason();
       }
-      if (!chunk.text().isEmpty()) {
+      if (chunk.hasOutput()) {
         contentChunks++;
       }
-      Chunk relayed = chunk;
+      List<Chunk> relayed = List.of(chunk);
       try {
         for (Stage stage : admitted) {
-          relayed = stage.onChunk(exchange, relayed);
-          if (relayed == null) {
+          relayed = through(stage, relayed);
+          if (relayed.isEmpty()) {
             return;
           }
         }
@@ -201,12 +203,26 @@ public class StreamPipeline {
         stopEarly(stop);
         return;
       }
-      deliver(relayed, arrived);
+      relayed.forEach(c -> deliver(c, arrived));
+    }
+
+    private List<Chunk> through(Stage stage, List<Chunk> chunks) {
+      if (chunks.size() == 1) {
+        return stage.onChunk(exchange, chunks.get(0));
+      }
+      List<Chunk> out = new ArrayList<>();
+      for (Chunk chunk : chunks) {
+        out.addAll(stage.onChunk(exchange, chunk));
+      }
+      return out;
     }
 
     private void deliver(Chunk chunk, long arrived) {
       delivery.chunk(exchange, chunk);
-      if (chunk.text().isEmpty()) {
+      if (chunk.finishReason() != null) {
+        finishedChoices.add(chunk.choice()); // as the client saw it
+      }
+      if (!chunk.hasOutput()) {
         return;
       }
       metrics.relayed();
@@ -226,7 +242,12 @@ public class StreamPipeline {
       if (ended.get()) {
         return;
       }
-      delivery.chunk(exchange, Chunk.of(chunkId(), "", stop.finishReason()));
+      // Every choice still open ends with the stage's reason.
+      for (int choice = 0; choice < exchange.call().choices(); choice++) {
+        if (!finishedChoices.contains(choice)) {
+          delivery.chunk(exchange, Chunk.of(chunkId(), choice, "", stop.finishReason()));
+        }
+      }
       end(Outcome.Status.COMPLETED, stop.finishReason(), null);
     }
 
@@ -234,8 +255,7 @@ public class StreamPipeline {
     public void onComplete() {
       try {
         for (Stage stage : admitted) {
-          Chunk last = stage.beforeEnd(exchange);
-          if (last != null) {
+          for (Chunk last : stage.beforeEnd(exchange)) {
             deliver(last, System.nanoTime());
           }
         }

@@ -9,6 +9,7 @@ import io.selfhosted.gateway.pipeline.Exchange;
 import io.selfhosted.gateway.pipeline.Outcome;
 import io.selfhosted.gateway.pipeline.Stage;
 import io.selfhosted.gateway.system.ApiException;
+import io.selfhosted.gateway.upstream.ChatCall;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -135,10 +136,13 @@ public class RateLimits implements Stage {
     }
     if (limits.tokensPerMinute() != null) {
       int perMinute = limits.tokensPerMinute();
-      // Prompt + max_tokens, but never more than the bucket holds, or the request could never
-      // pass; the real count is settled when the stream ends.
+      // Prompt + max_tokens for each choice, but never more than the bucket holds, or the request
+      // could never pass; the real count is settled when the stream ends.
+      ChatCall call = exchange.call();
       long reserve =
-          Math.min(perMinute, (long) exchange.promptTokenEstimate() + exchange.call().maxTokens());
+          Math.min(
+              perMinute,
+              (long) exchange.promptTokenEstimate() + (long) call.maxTokens() * call.choices());
       draws.add(
           new Draw(
               Kind.TOKENS,

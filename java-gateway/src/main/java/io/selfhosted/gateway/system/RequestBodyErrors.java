@@ -43,6 +43,18 @@ final class RequestBodyErrors {
 
   /** A body Jackson could not read, whether as JSON at all or into the declared type. */
   ApiException unreadable(Throwable e) {
+    StreamConstraintsException limit = cause(e, StreamConstraintsException.class);
+    JsonMappingException inField = cause(e, JsonMappingException.class);
+    if (limit != null && inField != null && !inField.getPath().isEmpty()) {
+      // Well-formed JSON past the reader's limits, inside a field: name the field (a schema of
+      // thousands of levels in a tool's parameters), never echo any of it.
+      String param = wirePath(inField.getPath());
+      String message =
+          String.valueOf(limit.getMessage()).contains("nesting depth")
+              ? " is nested too deeply"
+              : " is too large";
+      return ApiException.invalid(param, param + message);
+    }
     if (causedBy(e, JsonParseException.class)
         || causedBy(e, StreamConstraintsException.class)
         || causedBy(e, CharConversionException.class)) {

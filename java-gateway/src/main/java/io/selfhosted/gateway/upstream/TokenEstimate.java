@@ -39,10 +39,34 @@ public final class TokenEstimate {
 
   /** A prompt's estimate: its messages' text plus a few tokens per message. */
   public static int prompt(Iterable<ChatCall.Message> messages) {
-    int tokens = 0;
+    long tokens = 0;
     for (ChatCall.Message message : messages) {
-      tokens += PER_MESSAGE + fromBytes(utf8Bytes(message.content()));
+      tokens += PER_MESSAGE + fromBytes(messageBytes(message));
     }
-    return tokens;
+    return (int) Math.min(Integer.MAX_VALUE, tokens);
+  }
+
+  /**
+   * A call's prompt estimate: its messages, and the tool definitions and response schema that the
+   * chat template puts before them, counted as their JSON text.
+   */
+  public static int prompt(ChatCall call) {
+    long tokens = prompt(call.messages());
+    ChatCall.ReplyOptions options = call.options();
+    if (options.tools() != null) {
+      tokens += fromBytes(utf8Bytes(options.tools().toString()));
+    }
+    if (options.responseFormat() != null) {
+      tokens += fromBytes(utf8Bytes(options.responseFormat().toString()));
+    }
+    return (int) Math.min(Integer.MAX_VALUE, tokens);
+  }
+
+  private static long messageBytes(ChatCall.Message message) {
+    long bytes = message.content() == null ? 0 : utf8Bytes(message.content());
+    if (message.toolCalls() != null) {
+      bytes += utf8Bytes(message.toolCalls().toString());
+    }
+    return bytes;
   }
 }

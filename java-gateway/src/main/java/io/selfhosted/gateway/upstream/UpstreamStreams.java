@@ -202,21 +202,25 @@ public class UpstreamStreams {
           stop.run();
           return;
         }
-        if (!chunkDelivered) {
-          permit.success();
-          modelSucceeded();
+        for (Chunk chunk : parsed.chunks()) {
+          if (finished.get() || done) {
+            return;
+          }
+          if (!chunkDelivered) {
+            permit.success();
+            modelSucceeded();
+          }
+          chunkDelivered = true;
+          estimate.add(chunk);
+          if (chunk.finishReason() != null) {
+            finishSeen = true;
+          }
+          if (chunk.usage() != null) {
+            usageDelivered = true;
+          }
+          lastChunkId = chunk.id(null);
+          listener.onChunk(chunk);
         }
-        chunkDelivered = true;
-        Chunk chunk = parsed.chunk();
-        estimate.add(chunk.text());
-        if (chunk.finishReason() != null) {
-          finishSeen = true;
-        }
-        if (chunk.usage() != null) {
-          usageDelivered = true;
-        }
-        lastChunkId = chunk.id(null);
-        listener.onChunk(chunk);
       }
 
       private void completed() {
@@ -356,13 +360,11 @@ public class UpstreamStreams {
                 withRequestId(() -> failed(error));
                 return;
               }
-              UpstreamWire.Parsed[] chunks = wire.wholeReply(bodyOf(response));
+              UpstreamWire.Parsed reply = wire.wholeReply(bodyOf(response));
               withRequestId(
                   () -> {
                     opened();
-                    for (UpstreamWire.Parsed parsed : chunks) {
-                      chunk(parsed, () -> {});
-                    }
+                    chunk(reply, () -> {});
                     completed();
                   });
             }

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import okhttp3.Response;
 import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
@@ -33,7 +35,16 @@ public class UpstreamWire {
     body.put("model", endpoint.model() != null ? endpoint.model() : call.upstreamModel());
     ArrayNode messages = body.putArray("messages");
     for (ChatCall.Message message : call.messages()) {
-      messages.addObject().put("role", message.role()).put("content", message.content());
+      ObjectNode m = messages.addObject().put("role", message.role());
+      if (message.content() != null) {
+        m.put("content", message.content());
+      }
+      if (message.toolCalls() != null) {
+        m.set("tool_calls", message.toolCalls());
+      }
+      if (message.toolCallId() != null) {
+        m.put("tool_call_id", message.toolCallId());
+      }
     }
     body.put("stream", stream);
     if (stream) {
@@ -52,12 +63,29 @@ public class UpstreamWire {
     if (call.ignoreEos() != null && endpoint.engine().takesExtensions()) {
       body.put("ignore_eos", call.ignoreEos());
     }
-    // Standard fields that peer engines take too; sent only when the client asked for them.
+    // Standard fields that peer engines take too; sent only when the client asked for them, as
+    // the client sent them.
     if (call.logprobs() != null) {
       body.put("logprobs", call.logprobs());
     }
     if (call.topLogprobs() != null) {
       body.put("top_logprobs", call.topLogprobs());
+    }
+    ChatCall.ReplyOptions options = call.options();
+    if (options.tools() != null) {
+      body.set("tools", options.tools());
+    }
+    if (options.toolChoice() != null) {
+      body.set("tool_choice", options.toolChoice());
+    }
+    if (options.parallelToolCalls() != null) {
+      body.put("parallel_tool_calls", options.parallelToolCalls());
+    }
+    if (options.responseFormat() != null) {
+      body.set("response_format", options.responseFormat());
+    }
+    if (options.n() != null) {
+      body.put("n", options.n());
     }
     try {
       return mapper.writeValueAsBytes(body);
@@ -66,21 +94,23 @@ public class UpstreamWire {
     }
   }
 
-  /** Parses one SSE data line; an error object inside the stream becomes an UpstreamError. */
+  /**
+   * Parses one SSE data line into one chunk per choice it carries (a usage chunk without choices is
+   * one chunk); an error object inside the stream becomes an UpstreamError.
+   */
   Parsed parse(String data) {
     JsonNode node;
     try {
       node = mapper.readTree(data);
     } catch (IOException e) {
-      return new Parsed(null, protocolError("the model service sent an unreadable event"));
+      return Parsed.failed(protocolError("the model service sent an unreadable event"));
     }
     if (!(node instanceof ObjectNode chunk)) {
-      return new Parsed(null, protocolError("the model service sent an unexpected event"));
+      return Parsed.failed(protocolError("the model service sent an unexpected event"));
     }
     JsonNode error = chunk.get("error");
     if (error != null && error.isObject()) {
-      return new Parsed(
-          null,
+      return Parsed.failed(
           new UpstreamError(
               UpstreamError.Kind.IN_STREAM,
               0,
@@ -90,59 +120,109 @@ public class UpstreamWire {
               null,
               null));
     }
-    JsonNode choice = chunk.path("choices").path(0);
-    JsonNode content = choice.path("delta").path("content");
-    String finish =
-        choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
     Chunk.Usage usage = null;
     JsonNode u = chunk.get("usage");
     if (u != null && u.isObject()) {
       usage =
           new Chunk.Usage(u.path("prompt_tokens").asInt(0), u.path("completion_tokens").asInt(0));
     }
-    return new Parsed(
-        new Chunk(chunk, content.isTextual() ? content.asText() : "", finish, usage), null);
+    JsonNode choices = chunk.path("choices");
+    if (!choices.isArray() || choices.size() <= 1) {
+      return new Parsed(List.of(chunkOf(chunk, choices.path(0), usage)), null);
+    }
+    // Several choices in one chunk: one chunk each, the usage (if any) on the last.
+    List<Chunk> split = new ArrayList<>(choices.size());
+    for (int i = 0; i < choices.size(); i++) {
+      ObjectNode one = chunk.deepCopy();
+      one.putArray("choices").add(choices.get(i).deepCopy());
+      boolean last = i == choices.size() - 1;
+      if (!last) {
+        one.remove("usage");
+      }
+      split.add(chunkOf(one, choices.get(i), last ? usage : null));
+    }
+    return new Parsed(split, null);
+  }
+
+  private static Chunk chunkOf(ObjectNode raw, JsonNode choice, @Nullable Chunk.Usage usage) {
+    JsonNode delta = choice.path("delta");
+    JsonNode content = delta.path("content");
+    String finish =
+        choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
+    List<Chunk.ToolCallPiece> pieces = new ArrayList<>();
+    JsonNode calls = delta.path("tool_calls");
+    for (int i = 0; i < calls.size(); i++) {
+      pieces.add(Chunk.ToolCallPiece.of(calls.get(i), i));
+    }
+    return new Chunk(
+        raw,
+        choice.path("index").asInt(0),
+        content.isTextual() ? content.asText() : "",
+        pieces,
+        finish,
+        usage);
   }
 
   /**
-   * A whole {@code chat.completion} as the chunks a stream of it would have carried: one with the
-   * content, its logprobs and the finish reason, one with the usage.
+   * A whole {@code chat.completion} as the chunks a stream of it would have carried: per choice one
+   * with the content and its logprobs, one per tool call, the last with the finish reason; then one
+   * with the usage.
    */
-  Parsed[] wholeReply(@Nullable String body) {
+  Parsed wholeReply(@Nullable String body) {
     JsonNode node;
     try {
       node = body == null ? null : mapper.readTree(body);
     } catch (IOException e) {
       node = null;
     }
-    JsonNode choice = node == null ? null : node.path("choices").path(0);
-    if (choice == null || !choice.path("message").isObject()) {
-      return new Parsed[] {
-        new Parsed(null, protocolError("the model service sent an unreadable reply"))
-      };
+    JsonNode choices = node == null ? null : node.path("choices");
+    if (choices == null || choices.isEmpty() || !choices.path(0).path("message").isObject()) {
+      return Parsed.failed(protocolError("the model service sent an unreadable reply"));
     }
-    ObjectNode content = chunkOf(node);
-    ObjectNode delta = content.putArray("choices").addObject().put("index", 0);
-    String text = choice.path("message").path("content").asText("");
-    delta.putObject("delta").put("role", "assistant").put("content", text);
-    if (choice.path("logprobs").isObject()) {
-      delta.set("logprobs", choice.get("logprobs"));
+    List<Chunk> chunks = new ArrayList<>();
+    for (int position = 0; position < choices.size(); position++) {
+      JsonNode choice = choices.get(position);
+      int index = choice.path("index").asInt(position);
+      JsonNode message = choice.path("message");
+      JsonNode calls = message.path("tool_calls");
+      List<ObjectNode> parts = new ArrayList<>();
+      ObjectNode content = chunkOf(node);
+      ObjectNode first = content.putArray("choices").addObject().put("index", index);
+      ObjectNode delta = first.putObject("delta").put("role", "assistant");
+      if (message.path("content").isTextual() || calls.isEmpty()) {
+        delta.put("content", message.path("content").asText(""));
+      }
+      if (choice.path("logprobs").isObject()) {
+        first.set("logprobs", choice.get("logprobs"));
+      }
+      parts.add(content);
+      for (int i = 0; i < calls.size(); i++) {
+        JsonNode call = calls.get(i);
+        ObjectNode piece = call.deepCopy();
+        piece.put("index", i);
+        ObjectNode one = chunkOf(node);
+        ObjectNode oneChoice = one.putArray("choices").addObject().put("index", index);
+        oneChoice.putObject("delta").putArray("tool_calls").add(piece);
+        parts.add(one);
+      }
+      for (int i = 0; i < parts.size(); i++) {
+        ObjectNode part = (ObjectNode) parts.get(i).get("choices").get(0);
+        JsonNode finish = choice.path("finish_reason");
+        if (i == parts.size() - 1 && finish.isTextual()) {
+          part.put("finish_reason", finish.asText());
+        } else {
+          part.putNull("finish_reason");
+        }
+        chunks.addAll(parse(parts.get(i).toString()).chunks());
+      }
     }
-    JsonNode finish = choice.path("finish_reason");
-    if (finish.isTextual()) {
-      delta.put("finish_reason", finish.asText());
-    } else {
-      delta.putNull("finish_reason");
-    }
-    if (!node.path("usage").isObject()) {
-      return new Parsed[] {parse(content.toString())}; // the caller estimates usage
-    }
-    ObjectNode usage = chunkOf(node);
-    usage.putArray("choices");
-    usage.set("usage", node.get("usage"));
-    return new Parsed[] {
-      parse(content.toString()), parse(usage.toString()),
-    };
+    if (node.path("usage").isObject()) {
+      ObjectNode usage = chunkOf(node);
+      usage.putArray("choices");
+      usage.set("usage", node.get("usage"));
+      chunks.addAll(parse(usage.toString()).chunks());
+    } // otherwise the caller estimates usage
+    return new Parsed(chunks, null);
   }
 
   private ObjectNode chunkOf(JsonNode reply) {
@@ -174,8 +254,12 @@ public class UpstreamWire {
     return new Chunk(raw, "", null, usage);
   }
 
-  /** A parsed event: a chunk or an error. */
-  record Parsed(@Nullable Chunk chunk, @Nullable UpstreamError error) {}
+  /** A parsed event: its chunks (one per choice), or an error. */
+  record Parsed(List<Chunk> chunks, @Nullable UpstreamError error) {
+    static Parsed failed(UpstreamError error) {
+      return new Parsed(List.of(), error);
+    }
+  }
 
   static UpstreamError protocolError(String message) {
     return new UpstreamError(

@@ -302,6 +302,136 @@ public final class FakeModelService implements Closeable {
         .build();
   }
 
+  /** A chunk of choice {@code choice} with the given delta object (JSON) and finish reason. */
+  public static String choiceChunk(int choice, String delta, String finishReason) {
+    return "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        + "\"model\":\"demo-model\",\"choices\":[{\"index\":"
+        + choice
+        + ",\"delta\":"
+        + delta
+        + ",\"finish_reason\":"
+        + (finishReason == null ? "null" : Json.quote(finishReason))
+        + "}]}";
+  }
+
+  /**
+   * A delta with one tool-call fragment, as OpenAI streams them: the first of a call ({@code id}
+   * not null) carries the id, type and function name with empty arguments, the others only a piece
+   * of the arguments.
+   */
+  public static String toolCallDelta(int index, String id, String name, String arguments) {
+    String function =
+        id == null
+            ? "{\"arguments\":" + Json.quote(arguments) + "}"
+            : "{\"name\":" + Json.quote(name) + ",\"arguments\":" + Json.quote(arguments) + "}";
+    return "{"
+        + (id == null ? "" : "\"role\":\"assistant\",")
+        + "\"tool_calls\":[{\"index\":"
+        + index
+        + (id == null ? "" : ",\"id\":" + Json.quote(id) + ",\"type\":\"function\"")
+        + ",\"function\":"
+        + function
+        + "}]}";
+  }
+
+  /**
+   * A reply that calls {@code name} with arguments streamed in {@code pieces}, as our model service
+   * gives it: streamed (first fragment, argument pieces, finish reason tool_calls, usage, [DONE])
+   * or whole ({@code message.tool_calls}, content null) as the request asks.
+   */
+  public static MockResponse toolCall(
+      RecordedRequest request, String id, String name, String... pieces) {
+    JsonNode asked = Json.parse(request.getBody().utf8());
+    if (!asked.path("stream").asBoolean(false)) {
+      return wholeJson(
+          "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+              + "\"tool_calls\":[{\"id\":"
+              + Json.quote(id)
+              + ",\"type\":\"function\",\"function\":{\"name\":"
+              + Json.quote(name)
+              + ",\"arguments\":"
+              + Json.quote(String.join("", pieces))
+              + "}}]},\"finish_reason\":\"tool_calls\"}]",
+          7,
+          pieces.length);
+    }
+    StringBuilder body = new StringBuilder(": ping\n\n");
+    body.append(data(choiceChunk(0, toolCallDelta(0, id, name, ""), null)));
+    for (String piece : pieces) {
+      body.append(data(choiceChunk(0, toolCallDelta(0, null, null, piece), null)));
+    }
+    body.append(data(choiceChunk(0, "{}", "tool_calls")));
+    body.append(data(usageChunk(7, pieces.length)));
+    body.append("data: [DONE]\n\n");
+    return sse(body.toString());
+  }
+
+  /**
+   * {@code n} choices, choice {@code i} saying {@code texts[i]} one character a token: streamed
+   * interleaved, each choice with its own finish chunk, or whole; usage counts every choice.
+   */
+  public static MockResponse choices(RecordedRequest request, String... texts) {
+    JsonNode asked = Json.parse(request.getBody().utf8());
+    int completion = 0;
+    for (String text : texts) {
+      completion += text.length();
+    }
+    if (!asked.path("stream").asBoolean(false)) {
+      StringBuilder choices = new StringBuilder("[");
+      for (int i = 0; i < texts.length; i++) {
+        choices
+            .append(i == 0 ? "" : ",")
+            .append("{\"index\":")
+            .append(i)
+            .append(",\"message\":{\"role\":\"assistant\",\"content\":")
+            .append(Json.quote(texts[i]))
+            .append("},\"finish_reason\":\"stop\"}");
+      }
+      return wholeJson(choices.append("]").toString(), 7, completion);
+    }
+    StringBuilder body = new StringBuilder(": ping\n\n");
+    int longest = 0;
+    for (String text : texts) {
+      longest = Math.max(longest, text.length());
+    }
+    for (int at = 0; at < longest; at++) {
+      for (int i = 0; i < texts.length; i++) {
+        if (at < texts[i].length()) {
+          String token = texts[i].substring(at, at + 1);
+          body.append(data(choiceChunk(i, "{\"content\":" + Json.quote(token) + "}", null)));
+        }
+      }
+    }
+    for (int i = 0; i < texts.length; i++) {
+      body.append(data(choiceChunk(i, "{}", "stop")));
+    }
+    body.append(data(usageChunk(7, completion)));
+    body.append("data: [DONE]\n\n");
+    return sse(body.toString());
+  }
+
+  /** One SSE data event. */
+  public static String data(String json) {
+    return "data: " + json + "\n\n";
+  }
+
+  private static MockResponse wholeJson(String choices, int prompt, int completion) {
+    return new MockResponse.Builder()
+        .addHeader("Content-Type", "application/json")
+        .body(
+            "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+                + "\"model\":\"demo-model\",\"choices\":"
+                + choices
+                + ",\"usage\":{\"prompt_tokens\":"
+                + prompt
+                + ",\"completion_tokens\":"
+                + completion
+                + ",\"total_tokens\":"
+                + (prompt + completion)
+                + "}}")
+        .build();
+  }
+
   /** A complete stream whose first byte comes only after {@code millis} (a slow first token). */
   public static MockResponse slow(long millis, String... deltas) {
     return stream(deltas).newBuilder().headersDelay(millis, TimeUnit.MILLISECONDS).build();

@@ -44,6 +44,9 @@ public abstract class GatewayIntegrationTest {
     registry.add("gateway.models.profiles[0].system-prompt", () -> "你是一个乐于助人的人工智能助手。");
     registry.add("gateway.models.profiles[1].name", () -> "second-model");
     registry.add("gateway.models.profiles[1].upstream-model", () -> "second-model");
+    // A model that calls no tools and writes no constrained JSON: such requests are refused.
+    registry.add("gateway.models.profiles[1].tools", () -> "false");
+    registry.add("gateway.models.profiles[1].structured-outputs", () -> "false");
     registry.add("gateway.stream.resume-grace", () -> "3s");
     registry.add("gateway.fallback.reply", () -> "");
     registry.add("spring.datasource.url", () -> "jdbc:h2:mem:gateway-it;DB_CLOSE_DELAY=-1");

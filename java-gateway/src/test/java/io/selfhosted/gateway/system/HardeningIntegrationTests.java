@@ -126,12 +126,25 @@ class HardeningIntegrationTests extends GatewayIntegrationTest {
     assertThat(chat.at("/properties/logprobs/type").toString()).contains("boolean");
     assertThat(chat.at("/properties/top_logprobs/minimum").toString()).isEqualTo("0");
     assertThat(chat.at("/properties/top_logprobs/maximum").asInt()).isEqualTo(20);
-    assertThat(chat.at("/properties/n/maximum").asInt()).isEqualTo(1);
+    assertThat(chat.at("/properties/n/maximum").asInt()).isEqualTo(16);
+    assertThat(chat.at("/properties/tools/maxItems").asInt()).isEqualTo(128);
+    assertThat(chat.at("/properties/tools/items/$ref").asText()).endsWith("/Tool");
+    assertThat(chat.at("/properties/tool_choice/oneOf/1/$ref").asText())
+        .endsWith("/NamedToolChoice");
+    assertThat(chat.at("/properties/parallel_tool_calls/type").asText()).isEqualTo("boolean");
+    assertThat(chat.at("/properties/response_format/$ref").asText()).endsWith("/ResponseFormat");
+    assertThat(schemas.at("/ResponseFormat/properties/type/enum").toString())
+        .isEqualTo("[\"text\",\"json_object\",\"json_schema\"]");
+    assertThat(schemas.at("/JsonSchemaFormat/required").toString()).contains("\"schema\"");
+    assertThat(schemas.at("/FunctionDefinition/properties/name/pattern").asText())
+        .isEqualTo("^[a-zA-Z0-9_-]{1,64}$");
     assertThat(chat.at("/properties/stream_options/$ref").asText()).endsWith("/StreamOptions");
     assertThat(chat.at("/properties/stop/oneOf")).hasSize(2);
     JsonNode message = schemas.get("ChatMessage");
     assertThat(message.at("/properties/role/enum").toString())
-        .isEqualTo("[\"system\",\"user\",\"assistant\"]");
+        .isEqualTo("[\"system\",\"user\",\"assistant\",\"tool\"]");
+    assertThat(message.at("/properties/tool_calls/items/$ref").asText()).endsWith("/ToolCall");
+    assertThat(message.at("/properties/tool_call_id/type").asText()).isEqualTo("string");
     assertThat(message.at("/properties/content/oneOf/1/items/$ref").asText())
         .endsWith("/TextContentPart");
     assertThat(schemas.at("/ProductMessageRequest/properties/query/maxLength").asInt())

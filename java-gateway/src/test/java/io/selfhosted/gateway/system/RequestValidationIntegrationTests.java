@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.stream.Stream;
 import okhttp3.MediaType;
 import okhttp3.Request;
 import okhttp3.RequestBody;
@@ -19,7 +20,9 @@ import okhttp3.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** Bad inputs get a clear error in the shared envelope, and none of them reaches the model. */
 class RequestValidationIntegrationTests extends GatewayIntegrationTest {
@@ -96,7 +99,8 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "{\"max_completion_tokens\":true} | max_completion_tokens | max_completion_tokens must be"
             + " a 32-bit integer",
         "{\"n\":1.5} | n | n must be a 32-bit integer",
-        "{\"n\":2} | n | n must be 1: one choice per request",
+        "{\"n\":17} | n | n must be an integer from 1 to 16",
+        "{\"n\":0} | n | n must be an integer from 1 to 16",
         "{\"n\":\"1\"} | n | n must be a 32-bit integer",
         "{\"logprobs\":\"yes\"} | logprobs | logprobs must be a boolean",
         "{\"logprobs\":1} | logprobs | logprobs must be a boolean",
@@ -113,8 +117,8 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
             + " logprobs to be true",
         "{\"logprobs\":null,\"top_logprobs\":5} | top_logprobs | top_logprobs requires"
             + " logprobs to be true",
-        "{\"logprobs\":true,\"top_logprobs\":5,\"n\":2} | n | n must be 1: one choice per"
-            + " request",
+        "{\"logprobs\":true,\"top_logprobs\":5,\"n\":17} | n | n must be an integer from 1"
+            + " to 16",
         "{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]} | stop | stop must be a string or an"
             + " array of up to 4 strings",
         "{\"stop\":[\"a\",5]} | stop[1] | stop[1] must be a string",
@@ -135,7 +139,7 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
         "{\"messages\":[\"hi\"]} | messages[0] | messages[0] must be an object",
         "{\"messages\":[null]} | messages[0] | messages[0] must be an object",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"content\":\"x\"}]} |"
-            + " messages[1].role | messages[1].role must be one of system, user, assistant",
+            + " messages[1].role | messages[1].role must be one of system, user, assistant, tool",
         "{\"messages\":[{\"role\":\"user\",\"content\":null}]} | messages[0].content |"
             + " messages[0].content must be a string or an array of text content parts",
         "{\"messages\":[{\"role\":\"user\",\"content\":{}}]} | messages[0].content |"
@@ -158,6 +162,220 @@ class RequestValidationIntegrationTests extends GatewayIntegrationTest {
     assertThat(error.get("param").asText()).isEqualTo(param.trim());
     assertThat(error.get("message").asText()).isEqualTo(message.trim());
     assertThat(error.get("code").asText()).isEqualTo("invalid_request");
+  }
+
+  private static final String TOOL =
+      "{'type':'function','function':{'name':'get_weather','parameters':{'type':'object'}}}";
+
+  private static Arguments bad(String change, String param, String message) {
+    return Arguments.of(change.replace('\'', '"'), param, message);
+  }
+
+  /** Tools, tool choices, response formats and tool messages that break OpenAI's rules. */
+  static Stream<Arguments> badToolsFormatsAndToolMessages() {
+    return Stream.of(
+        bad("{'tools':[]}", "tools", "tools must be an array of 1 to 128 tools"),
+        bad("{'tools':'get_weather'}", "tools", "tools must be an array"),
+        bad("{'tools':[null]}", "tools[0]", "tools[0] must be an object"),
+        bad(
+            "{'tools':[{'type':'retrieval','function':{'name':'a'}}]}",
+            "tools[0].type",
+            "tools[0].type must be function"),
+        bad(
+            "{'tools':[{'type':'function'}]}",
+            "tools[0].function",
+            "tools[0].function is required"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'get weather'}}]}",
+            "tools[0].function.name",
+            "tools[0].function.name must be 1 to 64 letters, digits, underscores or dashes"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'" + "a".repeat(65) + "'}}]}",
+            "tools[0].function.name",
+            "tools[0].function.name must be 1 to 64 letters, digits, underscores or dashes"),
+        bad(
+            "{'tools':[{'type':'function','function':{'description':'x'}}]}",
+            "tools[0].function.name",
+            "tools[0].function.name is required"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'a','parameters':'x'}}]}",
+            "tools[0].function.parameters",
+            "tools[0].function.parameters must be a JSON Schema object"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'a','parameters':null}}]}",
+            "tools[0].function.parameters",
+            "tools[0].function.parameters must be a JSON Schema object"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'a','colour':'red'}}]}",
+            "tools[0].function.colour",
+            "unknown field tools[0].function.colour; allowed: description, name, parameters,"
+                + " strict"),
+        bad(
+            "{'tools':[{'type':'function','function':{'name':'a','strict':'yes'}}]}",
+            "tools[0].function.strict",
+            "tools[0].function.strict must be a boolean"),
+        bad("{'tool_choice':'auto'}", "tool_choice", "tool_choice requires tools"),
+        bad("{'tool_choice':'none'}", "tool_choice", "tool_choice requires tools"),
+        bad(
+            "{'tool_choice':{'type':'function','function':{'name':'get_weather'}}}",
+            "tool_choice",
+            "tool_choice requires tools"),
+        bad(
+            "{'tools':[" + TOOL + "],'tool_choice':'sometimes'}",
+            "tool_choice",
+            "tool_choice must be auto, none, required, or a named function: type function with"
+                + " function.name"),
+        bad(
+            "{'tools':[" + TOOL + "],'tool_choice':5}",
+            "tool_choice",
+            "tool_choice must be auto, none, required, or a named function: type function with"
+                + " function.name"),
+        bad(
+            "{'tools':[" + TOOL + "],'tool_choice':{'type':'function'}}",
+            "tool_choice",
+            "tool_choice must be auto, none, required, or a named function: type function with"
+                + " function.name"),
+        bad(
+            "{'tools':[" + TOOL + "],'tool_choice':{'type':'function','function':{'name':'nope'}}}",
+            "tool_choice",
+            "tool_choice names the function 'nope', which is not in tools"),
+        bad(
+            "{'tools':[" + TOOL + "],'tool_choice':{'type':'function','function':{'name':'a b'}}}",
+            "tool_choice",
+            "tool_choice names a function that is not in tools"),
+        bad(
+            "{'parallel_tool_calls':'yes'}",
+            "parallel_tool_calls",
+            "parallel_tool_calls must be a boolean"),
+        bad("{'response_format':'json'}", "response_format", "response_format must be an object"),
+        bad(
+            "{'response_format':{'type':'xml'}}",
+            "response_format.type",
+            "response_format.type must be one of text, json_object, json_schema"),
+        bad("{'response_format':{}}", "response_format.type", "response_format.type is required"),
+        bad(
+            "{'response_format':{'type':'json_schema'}}",
+            "response_format.json_schema",
+            "response_format.json_schema is required when type is json_schema"),
+        bad(
+            "{'response_format':{'type':'json_object','json_schema':{'name':'a','schema':{}}}}",
+            "response_format.json_schema",
+            "response_format.json_schema is only allowed when type is json_schema"),
+        bad(
+            "{'response_format':{'type':'json_schema','json_schema':{'name':'a b','schema':{}}}}",
+            "response_format.json_schema.name",
+            "response_format.json_schema.name must be 1 to 64 letters, digits, underscores or"
+                + " dashes"),
+        bad(
+            "{'response_format':{'type':'json_schema','json_schema':{'name':'a'}}}",
+            "response_format.json_schema.schema",
+            "response_format.json_schema.schema is required"),
+        bad(
+            "{'response_format':{'type':'json_schema','json_schema':{'name':'a','schema':[1]}}}",
+            "response_format.json_schema.schema",
+            "response_format.json_schema.schema must be a JSON Schema object"),
+        bad(
+            "{'response_format':{'type':'json_schema','json_schema':{'schema':{}}}}",
+            "response_format.json_schema.name",
+            "response_format.json_schema.name is required"),
+        bad(
+            "{'messages':[{'role':'tool','content':'sunny'}]}",
+            "messages[0].tool_call_id",
+            "messages[0].tool_call_id is required on tool messages"),
+        bad(
+            "{'messages':[{'role':'tool','tool_call_id':'c1'}]}",
+            "messages[0].content",
+            "messages[0].content must be a string or an array of text content parts"),
+        bad(
+            "{'messages':[{'role':'user','content':'hi','tool_call_id':'c1'}]}",
+            "messages[0].tool_call_id",
+            "messages[0].tool_call_id is only allowed on tool messages"),
+        bad(
+            "{'messages':[{'role':'user','content':'hi','tool_calls':[]}]}",
+            "messages[0].tool_calls",
+            "messages[0].tool_calls is only allowed on assistant messages"),
+        bad(
+            "{'messages':[{'role':'assistant'}]}",
+            "messages[0].content",
+            "messages[0].content must be a string or an array of text content parts"),
+        bad(
+            "{'messages':[{'role':'assistant','content':null,'tool_calls':[]}]}",
+            "messages[0].content",
+            "messages[0].content must be a string or an array of text content parts"),
+        bad(
+            "{'messages':[{'role':'assistant','tool_calls':[{'id':'c1','type':'function',"
+                + "'function':{'name':'a'}}]}]}",
+            "messages[0].tool_calls[0].function.arguments",
+            "messages[0].tool_calls[0].function.arguments is required"),
+        bad(
+            "{'messages':[{'role':'assistant','tool_calls':[{'type':'function',"
+                + "'function':{'name':'a','arguments':'{}'}}]}]}",
+            "messages[0].tool_calls[0].id",
+            "messages[0].tool_calls[0].id is required"),
+        bad(
+            "{'messages':[{'role':'assistant','tool_calls':[{'id':'c1','type':'function',"
+                + "'function':{'name':'a','arguments':{}}}]}]}",
+            "messages[0].tool_calls[0].function.arguments",
+            "messages[0].tool_calls[0].function.arguments must be a string"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("badToolsFormatsAndToolMessages")
+  void refusesBadToolsResponseFormatsAndToolMessagesNamingTheField(
+      String change, String param, String message) throws Exception {
+    refusesWhatJacksonWouldCoerceAndNamesTheWirePath(change, param, message);
+  }
+
+  /** A tool whose parameters schema nests {@code levels} objects deep. */
+  private static String toolNested(int levels) {
+    String schema = "{\"a\":".repeat(levels - 1) + "{}" + "}".repeat(levels - 1);
+    return "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"deep\",\"parameters\":"
+        + schema
+        + "}}]}";
+  }
+
+  @Test
+  void boundsTheSchemasItForwardsInDepthAndSize() throws Exception {
+    JsonNode deep = expectError(post("/v1/chat/completions", toolNested(65)), 400);
+    assertThat(deep.get("param").asText()).isEqualTo("tools[0].function.parameters");
+    assertThat(deep.get("message").asText())
+        .isEqualTo("tools[0].function.parameters must not nest deeper than 64 levels");
+    // Thousands of levels: refused by the JSON reader before anything is bound.
+    JsonNode deeper = expectError(post("/v1/chat/completions", toolNested(5_000)), 400);
+    assertThat(deeper.get("param").asText()).isEqualTo("tools[0].function.parameters");
+
+    String big =
+        "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+            + "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"big\","
+            + "\"schema\":{\"description\":\""
+            + "x".repeat(70_000)
+            + "\"}}}}";
+    JsonNode large = expectError(post("/v1/chat/completions", big), 400);
+    assertThat(large.get("param").asText()).isEqualTo("response_format.json_schema.schema");
+    assertThat(large.get("message").asText())
+        .isEqualTo("response_format.json_schema.schema must be at most 65536 bytes as JSON");
+  }
+
+  @Test
+  void refusesAThousandTools() throws Exception {
+    StringBuilder tools = new StringBuilder();
+    for (int i = 0; i < 1_000; i++) {
+      tools
+          .append(i == 0 ? "" : ",")
+          .append(TOOL.replace('\'', '"').replace("get_weather", "f" + i));
+    }
+    JsonNode error =
+        expectError(
+            post(
+                "/v1/chat/completions",
+                "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                    + "\"tools\":["
+                    + tools
+                    + "]}"),
+            400);
+    assertThat(error.get("param").asText()).isEqualTo("tools");
+    assertThat(error.get("message").asText()).isEqualTo("tools must be an array of 1 to 128 tools");
   }
 
   @ParameterizedTest

@@ -199,6 +199,118 @@ class EngineToleranceTests {
     assertThat(request.getHeaders().get("Authorization")).isEqualTo("Bearer internal-token");
   }
 
+  private static final ChatCall TOOL_CALL =
+      new ChatCall(
+          "demo-model",
+          List.of(
+              new ChatCall.Message("user", "Weather in Paris?"),
+              new ChatCall.Message(
+                  "assistant",
+                  null,
+                  Json.parse(
+                      "[{\"id\":\"c0\",\"type\":\"function\",\"function\":{\"name\":"
+                          + "\"get_weather\",\"arguments\":\"{}\"}}]"),
+                  null),
+              new ChatCall.Message("tool", "sunny", null, "c0")),
+          64,
+          0.0,
+          1.0,
+          List.of(),
+          null,
+          true,
+          null,
+          null,
+          new ChatCall.ReplyOptions(
+              Json.parse(
+                  "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                      + "\"parameters\":{\"type\":\"object\"}}}]"),
+              Json.parse("{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}"),
+              true,
+              Json.parse("{\"type\":\"json_object\"}"),
+              2));
+
+  @Test
+  void aPeerEngineGetsToolsToolChoiceResponseFormatNAndToolMessagesAsSent() throws Exception {
+    start("#engine=vllm&model=Qwen/Qwen2.5-0.5B-Instruct");
+    engine.enqueue(FakeModelService.stream("Hi"));
+    Recorder recorder = new Recorder();
+    streams.prepare(TOOL_CALL, "req-1", recorder, false).start();
+    recorder.drainUntilEnd();
+    var body = Json.parse(engine.chatRequests().get(0).getBody().utf8());
+    assertThat(body.get("tools")).isEqualTo(TOOL_CALL.options().tools());
+    assertThat(body.get("tool_choice")).isEqualTo(TOOL_CALL.options().toolChoice());
+    assertThat(body.get("parallel_tool_calls").asBoolean()).isTrue();
+    assertThat(body.get("response_format")).isEqualTo(TOOL_CALL.options().responseFormat());
+    assertThat(body.get("n").asInt()).isEqualTo(2);
+    assertThat(body.at("/messages/1").has("content")).isFalse();
+    assertThat(body.at("/messages/1/tool_calls"))
+        .isEqualTo(TOOL_CALL.messages().get(1).toolCalls());
+    assertThat(body.at("/messages/2/tool_call_id").asText()).isEqualTo("c0");
+    assertThat(body.has("ignore_eos")).as("still no extensions").isFalse();
+  }
+
+  @Test
+  void aPeerEnginesToolCallAndChoicesAreRelayedAndItsUsageEstimateCountsTheArguments()
+      throws Exception {
+    start("#engine=vllm");
+    // vLLM's way: several choices' fragments, one chunk carrying two choices, no usage chunk.
+    engine.enqueue(
+        FakeModelService.sse(
+            data(
+                    FakeModelService.choiceChunk(
+                        0,
+                        FakeModelService.toolCallDelta(0, "c1", "get_weather", "{\"city\":"),
+                        null))
+                + data(
+                    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                        + "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":"
+                        + "[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris, France\\\"}\"}}]},"
+                        + "\"finish_reason\":\"tool_calls\"},{\"index\":1,\"delta\":"
+                        + "{\"content\":\"Sunny\"},\"finish_reason\":\"stop\"}]}")
+                + "data: [DONE]\n\n"));
+    Recorder recorder = new Recorder();
+    streams.prepare(TOOL_CALL, "req-1", recorder, false).start();
+    assertThat(recorder.drainUntilEnd())
+        .containsExactly(
+            "open",
+            "choice:0|calls:0=get_weather({\"city\":)",
+            "choice:0|calls:0=(\"Paris, France\"})|finish:tool_calls",
+            "choice:1|text:Sunny|finish:stop",
+            // (11 + 8 + 16 + 5 bytes of name, arguments and text) / 3, rounded up
+            "usage:" + TokenEstimate.prompt(TOOL_CALL) + "+14",
+            "complete");
+  }
+
+  @Test
+  void aWholeReplyWithToolCallsAndTwoChoicesComesAsTheChunksAStreamWouldHave() throws Exception {
+    start("#engine=vllm");
+    List<String> calls =
+        run(
+            new MockResponse.Builder()
+                .addHeader("Content-Type", "application/json")
+                .body(
+                    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\","
+                        + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                        + "\"content\":null,\"tool_calls\":[{\"id\":\"a\",\"type\":\"function\","
+                        + "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"b\","
+                        + "\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":"
+                        + "\"[1]\"}}]},\"finish_reason\":\"tool_calls\"},{\"index\":1,\"message\":"
+                        + "{\"role\":\"assistant\",\"content\":\"No tools.\"},\"finish_reason\":"
+                        + "\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,"
+                        + "\"total_tokens\":14}}")
+                .build(),
+            true);
+    assertThat(calls)
+        .containsExactly(
+            "open",
+            "role-only", // choice 0's message: no text, then one chunk per call
+            "choice:0|calls:0=f({})",
+            "choice:0|calls:1=g([1])|finish:tool_calls",
+            "choice:1|text:No tools.|finish:stop",
+            "usage:5+9",
+            "complete");
+  }
+
   /** Records callbacks in order; a chunk is described by everything it carries. */
   static final class Recorder implements UpstreamListener {
     final BlockingQueue<String> calls = new LinkedBlockingQueue<>();
@@ -213,6 +325,25 @@ class EngineToleranceTests {
     public void onChunk(Chunk chunk) {
       chunks.add(chunk);
       List<String> parts = new ArrayList<>();
+      if (chunk.choice() != 0) {
+        parts.add("choice:" + chunk.choice());
+      }
+      if (!chunk.toolCalls().isEmpty()) {
+        if (chunk.choice() == 0) {
+          parts.add("choice:0");
+        }
+        StringBuilder calls = new StringBuilder("calls:");
+        for (Chunk.ToolCallPiece piece : chunk.toolCalls()) {
+          calls
+              .append(piece.index())
+              .append('=')
+              .append(piece.name() == null ? "" : piece.name())
+              .append('(')
+              .append(piece.arguments())
+              .append(')');
+        }
+        parts.add(calls.toString());
+      }
       if (!chunk.text().isEmpty()) {
         parts.add("text:" + chunk.text());
       }
