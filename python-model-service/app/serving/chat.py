@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from app.core.config import Settings
 from app.core.ids import random_hex
 from app.engine.base import Engine, SamplingParams, TokenLogprob
+from app.engine.grammar import Grammar
 from app.protocol import ChatMessage
 from app.serving.admission import Admission, Ticket
 from app.serving.errors import ApiError, invalid
@@ -18,6 +19,7 @@ from app.serving.generation import Finished, Generation, PreparedChat, TextDelta
 from app.serving.logprobs import TokenTexts
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
+from app.serving.structured import StructuredOutputs
 
 __all__ = ["ChatService", "Finished", "PreparedChat", "RequestRecord", "TextDelta", "Ticket", "new_id"]
 
@@ -38,6 +40,8 @@ class ChatService:
         metrics.engine.info({"engine": engine.kind, "attention": engine.attention})
         self.generation = Generation(engine, settings, metrics)
         self.token_texts = TokenTexts(engine.tokenizer)
+        # response_format and tool-call grammars, compiled for this model's tokenizer
+        self.structured = StructuredOutputs(engine.tokenizer, engine.vocab_size, engine.eos_token_ids)
 
     @property
     def queued(self) -> int:
@@ -100,6 +104,7 @@ class ChatService:
         ignore_eos: bool,
         request_id: str,
         logprobs: int | None = None,
+        grammar: Grammar | None = None,
     ) -> PreparedChat:
         """Validate a chat request against the model and turn it into engine input."""
         plain = [{"role": m.role, "content": m.content} for m in messages]
@@ -140,6 +145,7 @@ class ChatService:
             seed=seed,
             ignore_eos=ignore_eos,
             logprobs=logprobs,
+            grammar=grammar,
         )
         return PreparedChat(request_id, prompt_ids, params, stops, plain)
 

@@ -31,6 +31,7 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
         raise invalid("tools are not supported by this service", "tools", code="unsupported_parameter")
     if req.top_logprobs is not None and not req.logprobs:
         raise invalid("logprobs must be true when top_logprobs is set", "top_logprobs")
+    grammar = service.structured.response_format(req.response_format)
     return service.prepare(
         req.messages,
         max_tokens=req.max_completion_tokens if req.max_tokens is None else req.max_tokens,
@@ -41,6 +42,7 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
         ignore_eos=req.ignore_eos,
         request_id=request_id,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+        grammar=grammar,
     )
 
 
