@@ -1,4 +1,4 @@
-"""Grammar-constrained decoding in both engines: outputs match their schema, plain neighbours are unchanged."""
+"""Grammar-constrained decoding in both engines: outputs match their schema, plain ones unchanged."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def person(structured: StructuredOutputs) -> Any:
     return structured.response_format({"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}})
 
 
-async def run(engine: Engine, rid: str, text: str, params: SamplingParams) -> tuple[str, str | None, list[int]]:
+async def run(
+    engine: Engine, rid: str, text: str, params: SamplingParams
+) -> tuple[str, str | None, list[int]]:
     """The reply's text, finish reason and token ids; checks that every token has its own logprob entry."""
     prompt = engine.encode_chat([{"role": "user", "content": text}])
     tokens: list[int] = []
@@ -70,7 +72,9 @@ def test_constrained_output_parses_and_validates(
     jsonschema.validate(json.loads(text), PERSON)
 
 
-def test_both_engines_constrain_identically(engine: Engine, generate_engine: Engine, structured: StructuredOutputs) -> None:
+def test_both_engines_constrain_identically(
+    engine: Engine, generate_engine: Engine, structured: StructuredOutputs
+) -> None:
     params = SamplingParams(96, temperature=1.5, top_p=0.9, seed=21, grammar=person(structured))
     a = asyncio.run(run(engine, "same-cb", "介绍一下长城", params))
     b = asyncio.run(run(generate_engine, "same-gen", "介绍一下长城", params))
@@ -108,7 +112,12 @@ def test_constrained_and_plain_requests_share_a_batch(engine: Engine, structured
             await asyncio.gather(
                 run(engine, "mix-c1", "你好", SamplingParams(96, grammar=grammar)),
                 run(engine, "mix-p1", "你好", SamplingParams(64)),
-                run(engine, "mix-c2", "介绍一下长城", SamplingParams(96, temperature=0.9, seed=1, grammar=grammar)),
+                run(
+                    engine,
+                    "mix-c2",
+                    "介绍一下长城",
+                    SamplingParams(96, temperature=0.9, seed=1, grammar=grammar),
+                ),
                 run(engine, "mix-p2", "介绍一下长城", SamplingParams(30)),
                 run(engine, "mix-p3", "介绍一下长城", sampled),
                 run(engine, "mix-c3", "什么是人工智能?", SamplingParams(96, grammar=grammar)),

@@ -76,7 +76,7 @@ def _digit_grammar() -> Grammar:
     import xgrammar as xgr
 
     info = xgr.TokenizerInfo(["0", "1", "2", "3", "4", "5", "6", "7", "8", "<end>"], stop_token_ids=[9])
-    compiled = xgr.GrammarCompiler(info, max_threads=1).compile_grammar('root ::= [1-3] [1-3]')
+    compiled = xgr.GrammarCompiler(info, max_threads=1).compile_grammar("root ::= [1-3] [1-3]")
     return Grammar(compiled, "two digits")
 
 

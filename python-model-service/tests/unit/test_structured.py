@@ -1,4 +1,4 @@
-"""StructuredOutputs on the demo tokenizer: what each response format and tool call compiles to, and the 400s."""
+"""StructuredOutputs on the demo tokenizer: what response formats and tool calls compile to, and the 400s."""
 
 from __future__ import annotations
 
@@ -91,7 +91,9 @@ def test_json_schema_outputs_validate_and_are_compact(
             "home": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/place"}]},
         },
         "required": ["mood", "age", "name", "tags", "home"],
-        "$defs": {"place": {"type": "object", "properties": {"zip": {"type": "string", "pattern": "^[0-9]{3}$"}}}},
+        "$defs": {
+            "place": {"type": "object", "properties": {"zip": {"type": "string", "pattern": "^[0-9]{3}$"}}}
+        },
     }
     grammar = structured.response_format(json_schema(schema))
     assert grammar is not None
@@ -130,7 +132,9 @@ def test_compiled_grammars_are_cached_by_schema(structured: StructuredOutputs) -
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_tool_call_is_one_call_in_hermes_format(structured: StructuredOutputs, tokenizer: Any, seed: int) -> None:
+def test_tool_call_is_one_call_in_hermes_format(
+    structured: StructuredOutputs, tokenizer: Any, seed: int
+) -> None:
     grammar = structured.tool_call([WEATHER, ADD])
     text = walk(tokenizer, grammar, seed)
     assert text.startswith("<tool_call>\n") and text.endswith("\n</tool_call>")
