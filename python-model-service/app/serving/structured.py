@@ -35,6 +35,10 @@ MAX_SCHEMA_DEPTH = 64
 MAX_SCHEMA_VALUES = 20_000
 # Longest minLength/maxLength honoured; longer bounds make large grammars and no sense in one reply.
 MAX_STRING_LENGTH = 100_000
+# Length bounds up to this become a pattern (see _string_lengths); above it a pattern's mask costs 10-100x
+# more per token (xgrammar 0.2.9, measured: 5 us at {0,24}, 455 us at {0,256}), so the library's own
+# length rule is kept.
+MAX_PATTERN_LENGTH = 64
 CACHE_SIZE = 256
 SEPARATORS = (", ", ": ")
 # OpenAI's rule for json_schema names and function names.
@@ -299,11 +303,12 @@ def _check_value(key: str, value: Any, at: str, param: str) -> None:
 
 
 def _string_lengths(schema: dict[str, Any], where: str, param: str) -> dict[str, Any]:
-    """minLength/maxLength as a pattern of the same length that also keeps out raw control characters.
+    """Short minLength/maxLength bounds as a pattern of the same length that keeps out raw control characters.
 
     xgrammar 0.2.9 enforces a length bound with a character class that lets a raw tab or control character
-    through (invalid JSON) and refuses escapes; a pattern has neither fault. With a pattern or a format
-    of its own, the length would be dropped silently: that is refused instead.
+    through (invalid JSON to a strict parser) and refuses escapes; a pattern has neither fault, but costs
+    far more per token once its bounds are large, so longer bounds keep the library's rule. With a pattern
+    or a format of its own, the length would be dropped silently: that is refused instead.
     """
     if "minLength" not in schema and "maxLength" not in schema:
         return schema
@@ -319,6 +324,8 @@ def _string_lengths(schema: dict[str, Any], where: str, param: str) -> dict[str,
         raise invalid(f"{where}: string lengths above {MAX_STRING_LENGTH} are not supported", param)
     if high is not None and low > high:
         raise invalid(f"{where}: minLength is greater than maxLength", param)
+    if max(low, high or 0) > MAX_PATTERN_LENGTH:
+        return schema
     out = {k: v for k, v in schema.items() if k not in ("minLength", "maxLength")}
     out["pattern"] = f'^[^"\\\\\\x00-\\x1f]{{{low},{"" if high is None else high}}}$'
     return out
