@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import harness_path  # noqa: F401  (the repository root on sys.path, for serving_bench's harness import)
+import torch
 from grammar_libs import (
     ADAPTERS,
     LARGE_MODEL_VOCAB,
@@ -342,7 +341,6 @@ def bench_serving_model(name: str, model_dir: Path, args: argparse.Namespace) ->
     """Plain and json_schema requests on one model, interleaved rounds at each level."""
     from app.engine import load_engine
     from app.serving.structured import StructuredOutputs
-
     from serving_bench import BATCH_REQUESTS, BATCH_TOKENS
 
     engine = load_engine(str(model_dir), max_batch_requests=BATCH_REQUESTS, max_batch_tokens=BATCH_TOKENS)
