@@ -99,6 +99,7 @@ test-web: setup-web setup-browser setup setup-services demo-model
 ## ---- bench ------------------------------------------------------------------------------------
 bench: setup demo-model
 	cd bench && $(PY) serving_bench.py
+	cd bench && $(PY) grammar_bench.py --part serving
 	cd bench && $(PY) multiturn_bench.py
 	cd bench && $(PY) gateway_bench.py
 	cd bench && $(PY) fault_bench.py

@@ -151,6 +151,9 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    # {"type": "text" | "json_object" | "json_schema", "json_schema": {...}}: checked by the structured
+    # outputs module, which names every problem with param "response_format".
+    response_format: dict[str, Any] | None = None
     ignore_eos: bool = False
 
     @field_validator("tool_choice", mode="wrap")

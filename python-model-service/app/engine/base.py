@@ -7,7 +7,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from app.engine.grammar import Grammar
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
@@ -23,6 +26,15 @@ class SamplingParams:
     ignore_eos: bool = False
     # None: no log-probabilities; k >= 0: each token's logprob and the k likeliest alternatives.
     logprobs: int | None = None
+    # The grammar the output must match (structured outputs, tool calls); None: unconstrained. A grammar
+    # decides where the reply ends: the end-of-sequence token is allowed once it is complete and is then
+    # the only token allowed, whatever ``ignore_eos`` says.
+    grammar: Grammar | None = None
+
+    @property
+    def stops_at_eos(self) -> bool:
+        """True when the end-of-sequence token ends the reply."""
+        return not self.ignore_eos or self.grammar is not None
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,9 @@ class EngineStats:
     running: int
     waiting: int
     tracked: int
+    # Grammar-constrained tokens decided so far, and the seconds spent masking them (fill, apply, advance).
+    constrained_tokens: int = 0
+    mask_seconds: float = 0.0
 
 
 class EngineError(RuntimeError):
@@ -75,6 +90,8 @@ class Engine(abc.ABC):
         # The attention implementation the model runs with (transformers' name, or ours: ``varlen``).
         self.attention = str(getattr(model.config, "_attn_implementation", None) or "eager")
         self.eos_token_ids = _eos_ids(model, tokenizer)
+        # The width of a logits row, which may exceed the tokenizer's length (padded output layers).
+        self.vocab_size = _vocab_size(model, tokenizer)
         gen = getattr(model, "generation_config", None)
         do_sample = bool(getattr(gen, "do_sample", False))
         # Requests that leave temperature/top_p unset get the model's own recommended values.
@@ -170,6 +187,14 @@ class Engine(abc.ABC):
 def _set_result_once(fut: asyncio.Future[str], value: str) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+def _vocab_size(model: Any, tokenizer: Any) -> int:
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    if weight is not None:
+        return int(weight.shape[0])
+    return int(getattr(model.config, "vocab_size", None) or len(tokenizer))
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

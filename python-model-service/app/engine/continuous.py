@@ -187,7 +187,8 @@ class ContinuousBatchingEngine(Engine):
         waiting = self._manager.input_queue.qsize()
         if bp is not None:
             waiting += len(bp.scheduler.waiting_requests)
-        return EngineStats(running=running, waiting=waiting, tracked=len(self._requests))
+        mask = self._samplers.mask
+        return EngineStats(running, waiting, len(self._requests), mask.tokens, mask.seconds)
 
     def _in_engine(self, request_id: str) -> bool:
         mgr = self._manager
@@ -241,7 +242,7 @@ class ContinuousBatchingEngine(Engine):
         sampler = self._samplers.get(slot) if params.logprobs is not None else None
         self._requests[request_id] = _Live(slot, asyncio.get_running_loop(), outputs)
         self._set_handler(request_id, outputs.put_nowait)
-        eos = -1 if params.ignore_eos else sorted(self.eos_token_ids) or -1
+        eos = (sorted(self.eos_token_ids) or -1) if params.stops_at_eos else -1
         done = False
         try:
             added = self._manager.add_request(
@@ -278,7 +279,7 @@ class ContinuousBatchingEngine(Engine):
                 reason: FinishReason | None = None
                 if out.is_finished():
                     done = True
-                    stopped = tokens and not params.ignore_eos and tokens[-1] in self.eos_token_ids
+                    stopped = tokens and params.stops_at_eos and tokens[-1] in self.eos_token_ids
                     reason = "stop" if stopped else "length"
                 # the lookup happened before the prefill that produced this first token
                 cached = self._cached.pop(request_id, 0) if first else 0

@@ -18,7 +18,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria
 
 from app.engine.base import Engine, EngineError, EngineStats, EngineStep, FinishReason, SamplingParams
-from app.engine.sampling import RowSampler
+from app.engine.grammar import GrammarMask
+from app.engine.sampling import RowSampler, decide_rows
 
 log = logging.getLogger("app.engine")
 
@@ -39,19 +40,16 @@ class _Job:
 
 
 class _Sample(LogitsProcessor):
-    """Samples with the request's own generator; the scores it sees (and reports logprobs of) are the raw
-    logits, except that under ``ignore_eos`` ``generate`` has already masked the end-of-sequence token."""
+    """Samples with the request's own generator and grammar; the scores it sees (and reports logprobs of)
+    are the raw logits, except that under ``ignore_eos`` ``generate`` has already masked the
+    end-of-sequence token."""
 
-    def __init__(self, sampler: RowSampler) -> None:
+    def __init__(self, sampler: RowSampler, mask: GrammarMask) -> None:
         self.sampler = sampler
+        self.mask = mask
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        token = self.sampler.decide(scores[0])
-        if token is None:
-            return scores
-        forced = torch.full_like(scores, float("-inf"))
-        forced[0, token] = 0.0
-        return forced  # type: ignore[return-value]
+        return decide_rows(scores, [(0, self.sampler)], self.mask)  # type: ignore[return-value]
 
 
 class _Cancelled(StoppingCriteria):
@@ -100,6 +98,7 @@ class GenerateEngine(Engine):
         self._current: _Job | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._mask = GrammarMask()  # used by the worker thread only
 
     def start(self) -> None:
         if self._thread is None:
@@ -126,7 +125,7 @@ class GenerateEngine(Engine):
     def stats(self) -> EngineStats:
         running = 1 if self._current is not None else 0
         waiting = sum(1 for j in list(self._jobs.queue) if j is not None and not j.cancelled.is_set())
-        return EngineStats(running=running, waiting=waiting, tracked=len(self._tracked))
+        return EngineStats(running, waiting, len(self._tracked), self._mask.tokens, self._mask.seconds)
 
     async def generate(
         self, request_id: str, prompt_ids: list[int], params: SamplingParams
@@ -189,7 +188,7 @@ class GenerateEngine(Engine):
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             # ignore_eos: EOS is masked until the budget is spent, so exactly max_new_tokens come out
-            min_new_tokens=params.max_new_tokens if params.ignore_eos else 0,
+            min_new_tokens=0 if params.stops_at_eos else params.max_new_tokens,
             do_sample=False,
             eos_token_id=eos or None,
             pad_token_id=getattr(self.tokenizer, "pad_token_id", None) or (eos[0] if eos else 0),
@@ -199,13 +198,13 @@ class GenerateEngine(Engine):
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
             generation_config=config,
-            logits_processor=LogitsProcessorList([_Sample(sampler)]),
+            logits_processor=LogitsProcessorList([_Sample(sampler, self._mask)]),
             stopping_criteria=[_Cancelled(job)],
             streamer=streamer,
         )
         if job.cancelled.is_set():
             return
         tokens = streamer.tokens
-        stopped = bool(tokens) and not params.ignore_eos and tokens[-1] in self.eos_token_ids
+        stopped = bool(tokens) and params.stops_at_eos and tokens[-1] in self.eos_token_ids
         reason: FinishReason = "stop" if stopped else "length"
         job.emit(EngineStep([], reason))

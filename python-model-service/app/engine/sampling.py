@@ -12,10 +12,12 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from app.engine.base import SamplingParams, TokenLogprob
+from app.engine.grammar import Grammar, GrammarMask
 
 _SYSTEM_RANDOM = random.SystemRandom()
 
@@ -35,23 +37,38 @@ class RowSampler:
     logprobs: int | None = None
     # Filled on the engine thread, one entry per decoded token, drained by the request's consumer.
     recorded: deque[TokenLogprob] = field(default_factory=deque)
+    # The request's grammar and its matcher (advanced by one token per decoding step); None: unconstrained.
+    grammar: Grammar | None = None
+    matcher: Any = None
+    # What a constrained row is forced to once its grammar is complete and its stop token was chosen.
+    stop_token: int = 0
 
     @classmethod
     def from_params(cls, params: SamplingParams) -> RowSampler:
         """A sampler for ``params``; greedy requests need no generator."""
-        if params.temperature < MIN_TEMPERATURE:
-            return cls(0.0, 1.0, None, params.logprobs)
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(params.seed if params.seed is not None else _SYSTEM_RANDOM.getrandbits(63))
-        return cls(params.temperature, params.top_p, gen, params.logprobs)
+        gen = None
+        temperature, top_p = 0.0, 1.0
+        if params.temperature >= MIN_TEMPERATURE:
+            gen = torch.Generator(device="cpu")
+            gen.manual_seed(params.seed if params.seed is not None else _SYSTEM_RANDOM.getrandbits(63))
+            temperature, top_p = params.temperature, params.top_p
+        sampler = cls(temperature, top_p, gen, params.logprobs)
+        if params.grammar is not None:
+            sampler.grammar = params.grammar
+            sampler.matcher = params.grammar.matcher()
+            sampler.stop_token = next(iter(params.grammar.stop_token_ids), 0)
+        return sampler
 
     def decide(self, scores: torch.Tensor) -> int | None:
         """Like ``choose``, and records the chosen token's logprobs when the request asked for them."""
         token = self.choose(scores)
-        if self.logprobs is not None:
-            chosen = token if token is not None else int(torch.argmax(scores).item())
-            self.recorded.append(token_logprob(scores, chosen, self.logprobs))
+        self.record(scores, token if token is not None else int(torch.argmax(scores).item()))
         return token
+
+    def record(self, scores: torch.Tensor, token: int) -> None:
+        """Record ``token``'s logprobs under the raw ``scores`` when the request asked for them."""
+        if self.logprobs is not None:
+            self.recorded.append(token_logprob(scores, token, self.logprobs))
 
     def take(self, count: int) -> list[TokenLogprob]:
         """The oldest ``count`` recorded entries (fewer only if the engine recorded fewer)."""
@@ -88,6 +105,26 @@ def token_logprob(scores: torch.Tensor, token: int, top: int) -> TokenLogprob:
     return TokenLogprob(token, float(logp[token].item()), best)
 
 
+def decide_rows(scores: torch.Tensor, rows: list[tuple[int, RowSampler]], mask: GrammarMask) -> torch.Tensor:
+    """Apply each row's own sampling and grammar: a row whose token is decided here gets a one-hot score row
+    (0 for its token, -inf elsewhere), so that the engine's argmax picks it; the others are left alone."""
+    constrained = [(row, s) for row, s in rows if s.matcher is not None]
+    decided = dict(zip((row for row, _ in constrained), mask.choose(scores, constrained), strict=True))
+    forced: list[tuple[int, int]] = []
+    for row, sampler in rows:
+        token = decided.get(row) if sampler.matcher is not None else sampler.decide(scores[row])
+        if token is not None:
+            forced.append((row, token))
+    if not forced:
+        return scores
+    # two tensor operations for the whole batch, not two per row: a 32-row step forces up to 32 rows
+    out = scores.clone()
+    index = torch.tensor(forced, dtype=torch.long, device=scores.device)
+    out.index_fill_(0, index[:, 0], float("-inf"))
+    out[index[:, 0], index[:, 1]] = 0.0
+    return out
+
+
 class SamplerRegistry:
     """Maps the small integer slot carried through the batch to each request's sampler."""
 
@@ -97,23 +134,29 @@ class SamplerRegistry:
         self._samplers: dict[int, RowSampler] = {}
         self._sampling = 0  # how many registered samplers draw at random (the rest are greedy)
         self._recording = 0  # how many registered samplers record logprobs
+        self._constrained = 0  # how many registered samplers follow a grammar
+        self.mask = GrammarMask()
 
     def add(self, params: SamplingParams) -> int:
         """Register a request's sampler and return its slot."""
+        sampler = RowSampler.from_params(params)
         with self._lock:
             self._next = (self._next + 1) % 2_000_000_000
             slot = self._next
-            sampler = self._samplers[slot] = RowSampler.from_params(params)
+            self._samplers[slot] = sampler
             self._sampling += sampler.generator is not None
             self._recording += sampler.logprobs is not None
+            self._constrained += sampler.matcher is not None
             return slot
 
     def remove(self, slot: int) -> None:
         """Forget a finished request's sampler."""
         with self._lock:
             sampler = self._samplers.pop(slot, None)
-            self._sampling -= sampler is not None and sampler.generator is not None
-            self._recording -= sampler is not None and sampler.logprobs is not None
+            if sampler is not None:
+                self._sampling -= sampler.generator is not None
+                self._recording -= sampler.logprobs is not None
+                self._constrained -= sampler.matcher is not None
 
     def get(self, slot: int) -> RowSampler | None:
         """The sampler of a slot, if it is still registered."""
@@ -124,19 +167,10 @@ class SamplerRegistry:
         return len(self._samplers)
 
     def apply(self, scores: torch.Tensor, slots: list[int]) -> torch.Tensor:
-        """Force each sampled row to its drawn token so that argmax picks it; record asked-for logprobs."""
-        if not self._sampling and not self._recording:
-            return scores  # an all-greedy batch without logprobs: argmax is already the answer
-        out = scores
-        for row, slot in enumerate(slots):
-            sampler = self.get(slot)
-            if sampler is None:
-                continue
-            token = sampler.decide(scores[row])
-            if token is None:
-                continue
-            if out is scores:
-                out = scores.clone()
-            out[row].fill_(float("-inf"))
-            out[row, token] = 0.0
-        return out
+        """Force each sampled or constrained row to its chosen token so that argmax picks it; record
+        asked-for logprobs."""
+        if not self._sampling and not self._recording and not self._constrained:
+            return scores  # an all-greedy batch without logprobs or grammars: argmax is already the answer
+        with self._lock:
+            rows = [(row, s) for row, slot in enumerate(slots) if (s := self._samplers.get(slot)) is not None]
+        return decide_rows(scores, rows, self.mask)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from app.core.config import Settings
 from app.core.ids import random_hex
 from app.engine.base import Engine, SamplingParams, TokenLogprob
+from app.engine.grammar import Grammar
 from app.protocol import ChatMessage
 from app.serving.admission import Admission, Ticket
 from app.serving.errors import ApiError, invalid
@@ -18,6 +19,7 @@ from app.serving.generation import Finished, Generation, PreparedChat, TextDelta
 from app.serving.logprobs import TokenTexts
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
+from app.serving.structured import StructuredOutputs
 from app.serving.tools import NO_TOOLS, ToolPlan, template_messages, template_tool_format
 
 __all__ = ["ChatService", "Finished", "PreparedChat", "RequestRecord", "TextDelta", "Ticket", "new_id"]
@@ -41,6 +43,8 @@ class ChatService:
         self.token_texts = TokenTexts(engine.tokenizer)
         # How this model writes tool calls, read from its chat template (None: it cannot).
         self.tool_format = template_tool_format(getattr(engine.tokenizer, "chat_template", None))
+        # response_format and tool-call grammars, compiled for this model's tokenizer
+        self.structured = StructuredOutputs(engine.tokenizer, engine.vocab_size, engine.eos_token_ids)
 
     @property
     def queued(self) -> int:
@@ -104,6 +108,7 @@ class ChatService:
         request_id: str,
         logprobs: int | None = None,
         tools: ToolPlan = NO_TOOLS,
+        grammar: Grammar | None = None,
     ) -> PreparedChat:
         """Validate a chat request against the model and turn it into engine input."""
         plain = template_messages(messages)
@@ -144,6 +149,7 @@ class ChatService:
             seed=seed,
             ignore_eos=ignore_eos,
             logprobs=logprobs,
+            grammar=grammar,
         )
         return PreparedChat(request_id, prompt_ids, params, stops, plain, tools)
 

@@ -45,6 +45,14 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
     if req.top_logprobs is not None and not req.logprobs:
         raise invalid("logprobs must be true when top_logprobs is set", "top_logprobs")
     tools = plan_tools(req.tools, req.tool_choice, req.messages, service.tool_format)
+    grammar = service.structured.response_format(req.response_format)
+    if tools.forced is not None:
+        if grammar is not None:
+            raise invalid(
+                "response_format cannot be combined with a tool_choice that forces a call",
+                "response_format",
+            )
+        grammar = service.structured.tool_call(tools.forced)
     first = service.prepare(
         req.messages,
         max_tokens=req.max_completion_tokens if req.max_tokens is None else req.max_tokens,
@@ -56,6 +64,7 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
         request_id=request_id,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         tools=tools,
+        grammar=grammar,
     )
     if tools.parse and req.parallel_tool_calls is False:
         # One call at most: the reply ends where the first call does.

@@ -24,7 +24,11 @@ WEATHER = {
     "function": {
         "name": "get_weather",
         "description": "今天的天气",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 10}},
+            "required": ["city"],
+        },
     },
 }
 CITY = '{"city": "北京"}'
@@ -272,3 +276,64 @@ def test_parallel_tool_calls_false_ends_the_reply_with_its_first_call(tool_clien
             finishes = [choice["finish_reason"]]
         assert [(c["name"], json.loads(c["arguments"])) for c in calls] == [("get_weather", {"city": "北京"})]
         assert finishes == ["tool_calls"]
+
+
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "zone": {"enum": ["Asia/Shanghai", "Europe/Paris"]},
+                "hours": {"type": "integer", "minimum": 0, "maximum": 23},
+            },
+            "required": ["zone"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("choice", "names"),
+    [
+        ("required", {"get_weather", "get_time"}),
+        ({"type": "function", "function": {"name": "get_time"}}, {"get_time"}),
+    ],
+)
+def test_a_forced_choice_makes_the_demo_model_call_with_valid_arguments(
+    client: httpx.Client, choice: object, names: set[str]
+) -> None:
+    asked = {
+        "messages": ASK,
+        "tools": [WEATHER, TIME],
+        "tool_choice": choice,
+        "temperature": 0,
+        "max_tokens": 200,
+    }
+    whole = post(client, **asked).json()["choices"][0]
+    assert whole["finish_reason"] == "tool_calls"
+    (call,) = whole["message"]["tool_calls"]
+    assert call["function"]["name"] in names
+    arguments = json.loads(call["function"]["arguments"])
+    if call["function"]["name"] == "get_time":
+        assert arguments["zone"] in ("Asia/Shanghai", "Europe/Paris")
+        assert set(arguments) <= {"zone", "hours"} and isinstance(arguments.get("hours", 0), int)
+    else:
+        assert set(arguments) == {"city"} and isinstance(arguments["city"], str)
+    content, calls, finishes = gather_stream(stream_chunks(client, **asked))
+    assert (content or None, finishes) == (whole["message"]["content"], ["tool_calls"])
+    assert [(c["name"], c["arguments"]) for c in calls] == [
+        (call["function"]["name"], call["function"]["arguments"])
+    ]
+
+
+def test_a_forced_choice_and_a_response_format_cannot_both_hold(client: httpx.Client) -> None:
+    r = post(
+        client,
+        messages=ASK,
+        tools=[WEATHER],
+        tool_choice="required",
+        response_format={"type": "json_object"},
+    )
+    assert_envelope(r, 400, "invalid_request_error", "response_format")

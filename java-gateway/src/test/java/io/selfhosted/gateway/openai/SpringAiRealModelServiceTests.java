@@ -10,7 +10,6 @@ import java.time.Instant;
 import okhttp3.Request;
 import okhttp3.Response;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.springframework.ai.openai.api.OpenAiApi.ChatCompletionRequest.ToolChoiceBuilder;
@@ -27,13 +26,7 @@ import org.springframework.test.context.DynamicPropertySource;
  *
  * <p>Without those variables it is reported as skipped, with the reason, unless the system property
  * {@code gateway.test.model-service.required} is true (the Makefile sets it): then it fails.
- *
- * <p>DISABLED until the model service serves tools (issue 18, its model-service half, built in
- * parallel): remove {@code @Disabled} once both halves are merged.
  */
-@Disabled(
-    "enable after the merge of issue 18's model-service half: the demo model service does not"
-        + " serve tools yet")
 @EnabledIf(
     value = "modelServiceGivenOrRequired",
     disabledReason =
