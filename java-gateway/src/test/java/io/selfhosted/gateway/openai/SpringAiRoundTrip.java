@@ -37,10 +37,20 @@ final class SpringAiRoundTrip {
     final List<String> cities = new CopyOnWriteArrayList<>();
 
     @Tool(description = "The current weather in a city")
-    String currentWeather(@ToolParam(description = "the city's name") String city) {
-      cities.add(city);
+    String currentWeather(@ToolParam(description = "the city") City city) {
+      cities.add(city.name());
       return "sunny, 21 degrees Celsius in " + city;
     }
+  }
+
+  /**
+   * The cities the tool knows: an enum in the tool's JSON Schema. (A free string would do for a
+   * real model; the tiny demo model, held only to "a JSON string", can write one without end.)
+   */
+  enum City {
+    Paris,
+    Beijing,
+    Shanghai
   }
 
   /** What the round trip saw: the cities the tool was called for, and the final answer. */
