@@ -33,8 +33,15 @@ from app.serving.sse import DONE, sse_data
 from app.serving.tools import CALL_END, CallArguments, CallStart, Piece, ToolCallParser, plan_tools
 
 
-def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id: str) -> list[PreparedChat]:
-    """Refuse what is not served, validate like any chat request, and give one generation per choice."""
+async def prepare_openai(
+    service: ChatService, req: ChatCompletionRequest, request_id: str
+) -> list[PreparedChat]:
+    """Refuse what is not served, validate like any chat request, and give one generation per choice.
+
+    A grammar (``response_format``, or a forced tool call) is compiled on a worker thread: a new
+    schema takes milliseconds (tens on a large vocabulary), which every stream on the event loop
+    would otherwise wait for.
+    """
     service.check_model(req.model)
     n = 1 if req.n is None else req.n
     if n > service.settings.max_choices:
@@ -45,14 +52,16 @@ def prepare_openai(service: ChatService, req: ChatCompletionRequest, request_id:
     if req.top_logprobs is not None and not req.logprobs:
         raise invalid("logprobs must be true when top_logprobs is set", "top_logprobs")
     tools = plan_tools(req.tools, req.tool_choice, req.messages, service.tool_format)
-    grammar = service.structured.response_format(req.response_format)
+    grammar = None
+    if req.response_format is not None:
+        grammar = await asyncio.to_thread(service.structured.response_format, req.response_format)
     if tools.forced is not None:
         if grammar is not None:
             raise invalid(
                 "response_format cannot be combined with a tool_choice that forces a call",
                 "response_format",
             )
-        grammar = service.structured.tool_call(tools.forced)
+        grammar = await asyncio.to_thread(service.structured.tool_call, tools.forced)
     first = service.prepare(
         req.messages,
         max_tokens=req.max_completion_tokens if req.max_tokens is None else req.max_tokens,

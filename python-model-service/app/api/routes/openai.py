@@ -32,7 +32,7 @@ async def create_chat_completion(
     body: Annotated[ChatCompletionRequest, Depends(json_body(ChatCompletionRequest))],
 ) -> Response:
     """Chat completion, streamed as SSE or returned whole."""
-    prepared = prepare_openai(service, body, record.request_id)
+    prepared = await prepare_openai(service, body, record.request_id)
     tickets = admit_all(service, len(prepared))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
