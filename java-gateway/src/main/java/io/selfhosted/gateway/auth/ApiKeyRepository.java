@@ -19,7 +19,7 @@ public class ApiKeyRepository {
 
   private static final String COLUMNS =
       "SELECT id, name, role, key_prefix, models, requests_per_minute, tokens_per_minute,"
-          + " concurrent_streams, tokens_per_day, tokens_per_month, expires_at, created_at,"
+          + " concurrent_streams, tokens_per_day, tokens_per_month, weight, expires_at, created_at,"
           + " last_used_at, revoked_at FROM api_keys";
 
   private final JdbcClient jdbc;
@@ -38,6 +38,7 @@ public class ApiKeyRepository {
           "concurrent_streams",
           "tokens_per_day",
           "tokens_per_month",
+          "weight",
           "expires_at");
 
   private static List<Object> editable(ApiKey key) {
@@ -50,6 +51,7 @@ public class ApiKeyRepository {
             key.limits().concurrentStreams(),
             key.limits().tokensPerDay(),
             key.limits().tokensPerMonth(),
+            key.limits().weight(),
             time(key.expiresAt())));
   }
 
@@ -154,6 +156,11 @@ public class ApiKeyRepository {
     return rs.wasNull() ? null : value;
   }
 
+  private static Double doubleOrNull(ResultSet rs, String column) throws SQLException {
+    double value = rs.getDouble(column);
+    return rs.wasNull() ? null : value;
+  }
+
   private static ApiKey row(ResultSet rs, int n) throws SQLException {
     return new ApiKey(
         rs.getString("id"),
@@ -166,7 +173,8 @@ public class ApiKeyRepository {
             integer(rs, "tokens_per_minute"),
             integer(rs, "concurrent_streams"),
             longOrNull(rs, "tokens_per_day"),
-            longOrNull(rs, "tokens_per_month")),
+            longOrNull(rs, "tokens_per_month"),
+            doubleOrNull(rs, "weight")),
         instant(rs, "expires_at"),
         instant(rs, "created_at"),
         instant(rs, "last_used_at"),

@@ -7,7 +7,10 @@ import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
-/** Picks where buckets live: Redis when GATEWAY_REDIS_URL is set, else this process. */
+/**
+ * Picks where buckets and fair-admission counters live: Redis when GATEWAY_REDIS_URL is set, else
+ * this process.
+ */
 @Configuration
 class RateLimitConfig {
 
@@ -22,5 +25,11 @@ class RateLimitConfig {
     }
     log.info("rate limits are shared through Redis");
     return new RedisBucketStore(client);
+  }
+
+  @Bean
+  TokenCounters tokenCounters(ObjectProvider<RedisClient> redis) {
+    RedisClient client = redis.getIfAvailable();
+    return client == null ? new LocalTokenCounters() : new RedisTokenCounters(client);
   }
 }

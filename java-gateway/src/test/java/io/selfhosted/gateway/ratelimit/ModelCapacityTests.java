@@ -41,7 +41,9 @@ class ModelCapacityTests {
 
   private static ModelCapacity capacity(Map<String, Integer> perModel, Duration wait) {
     return new ModelCapacity(
-        new LimitProperties(Duration.ofHours(1), perModel, 0, wait), new SimpleMeterRegistry());
+        new LimitProperties(Duration.ofHours(1), perModel, 0, wait),
+        new LocalTokenCounters(),
+        new SimpleMeterRegistry());
   }
 
   @Test
