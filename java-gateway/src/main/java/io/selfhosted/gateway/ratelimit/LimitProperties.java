@@ -3,6 +3,7 @@ package io.selfhosted.gateway.ratelimit;
 import java.time.Duration;
 import java.util.Map;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.ConstructorBinding;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 
 /**
@@ -29,6 +30,9 @@ public record LimitProperties(
     @DefaultValue("fair") Admission admission,
     @DefaultValue("1") double promptTokenWeight,
     @DefaultValue("2") double completionTokenWeight) {
+
+  @ConstructorBinding
+  public LimitProperties {}
 
   /** The settings of earlier versions, with fair admission and the default token weights. */
   public LimitProperties(

@@ -4,6 +4,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.selfhosted.gateway.degrade.Switch;
 import io.selfhosted.gateway.degrade.Switches;
 import io.selfhosted.gateway.pipeline.StreamMetrics;
+import io.selfhosted.gateway.ratelimit.ModelCapacity;
 import io.selfhosted.gateway.system.DaemonThreads;
 import io.selfhosted.gateway.upstream.Breakers;
 import io.selfhosted.gateway.upstream.LoadMonitor;
@@ -34,6 +35,7 @@ public class ServiceStatus implements DisposableBean {
   private final Breakers breakers;
   private final LoadMonitor load;
   private final Switches switches;
+  private final ModelCapacity admission;
   private final int capacity;
   private final ArrayDeque<Sample> history = new ArrayDeque<>();
   private final ScheduledExecutorService timer;
@@ -46,12 +48,14 @@ public class ServiceStatus implements DisposableBean {
       Breakers breakers,
       LoadMonitor load,
       Switches switches,
+      ModelCapacity admission,
       StatusProperties properties) {
     this.metrics = metrics;
     this.pool = pool;
     this.breakers = breakers;
     this.load = load;
     this.switches = switches;
+    this.admission = admission;
     long interval = Math.max(100, properties.sampleInterval().toMillis());
     this.capacity = (int) Math.max(1, properties.history().toMillis() / interval);
     this.last = metrics.totals();
@@ -89,6 +93,7 @@ public class ServiceStatus implements DisposableBean {
       List<ReplicaState> replicas,
       List<BreakerState> breakers,
       List<Switch> activeSwitches,
+      List<ModelCapacity.ModelAdmission> admission,
       List<Sample> history) {}
 
   synchronized void sample() {
@@ -144,7 +149,8 @@ public class ServiceStatus implements DisposableBean {
     Instant now = Instant.now();
     List<Switch> active = switches.all().stream().filter(s -> s.activeAt(now)).toList();
     Sample current = history.isEmpty() ? null : history.peekLast();
-    return new Snapshot(now, current, replicas, states, active, List.copyOf(history));
+    return new Snapshot(
+        now, current, replicas, states, active, admission.state(), List.copyOf(history));
   }
 
   private static String wireName(CircuitBreaker.State state) {
