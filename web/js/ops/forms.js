@@ -7,7 +7,7 @@ import { t } from "./i18n.js";
 /**
  * @typedef {{ name: string, label: string, type: "text" | "textarea" | "number" | "select" | "checkboxes" | "datetime" | "expiry",
  *             value?: any, options?: { value: string, label: string }[], required?: boolean, hint?: string,
- *             min?: number, placeholder?: string, maxLength?: number, allLabel?: string, noneNote?: string }} Field
+ *             min?: number, step?: number | "any", placeholder?: string, maxLength?: number, allLabel?: string, noneNote?: string }} Field
  *
  * Checkboxes with `allLabel` start with a box for "every option, also ones added later" (value
  * null) that locks the others; unticked, the value is the ticked options, possibly none, and
@@ -100,7 +100,7 @@ function control(f, id) {
   } else if (f.type === "select") {
     input = h("select", { attrs: common }, ...(f.options ?? []).map((o) => h("option", { text: o.label, attrs: { value: o.value }, props: { selected: o.value === f.value } })));
   } else if (f.type === "number") {
-    input = h("input", { attrs: { ...common, type: "number", min: f.min ?? 1, step: 1, inputmode: "numeric", placeholder: f.placeholder }, props: { value: f.value ?? "" } });
+    input = h("input", { attrs: { ...common, type: "number", min: f.min ?? 1, step: f.step ?? 1, inputmode: "numeric", placeholder: f.placeholder }, props: { value: f.value ?? "" } });
   } else if (f.type === "datetime") {
     input = h("input", { attrs: { ...common, type: "datetime-local" }, props: { value: toLocalInput(f.value) } });
   } else {

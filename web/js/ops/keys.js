@@ -64,6 +64,8 @@ function keyFields(key) {
   for (const [name, label] of LIMITS) {
     fields.push({ name, label: t(label), type: "number", value: key?.limits?.[name] ?? null });
   }
+  // The share when a model is full: any positive number; empty is the default, 1.
+  fields.push({ name: "weight", label: t("keys.weight"), type: "number", min: 0.01, step: "any", placeholder: "1", value: key?.limits?.weight ?? null });
   fields.push({ name: "expiresAt", label: t("keys.expiresAt"), type: "datetime", value: key?.expiresAt });
   return fields;
 }
@@ -72,7 +74,7 @@ function keyFields(key) {
 function keyBody(v) {
   /** @type {Record<string, number>} */
   const limits = {};
-  for (const [name] of LIMITS) if (v[name] !== null) limits[name] = v[name];
+  for (const [name] of [...LIMITS, ["weight"]]) if (v[name] !== null) limits[name] = v[name];
   return { name: v.name, models: v.models, limits, expiresAt: v.expiresAt };
 }
 
@@ -86,6 +88,7 @@ function modelsCell(k) {
 /** @param {Key} k */
 function limitsText(k) {
   const parts = LIMITS.filter(([name]) => k.limits?.[name]).map(([name]) => t(/** @type {any} */ (`limit.${name}`), { n: num(k.limits[name]) }));
+  if (k.limits?.weight) parts.push(t("limit.weight", { n: num(k.limits.weight) }));
   return parts.length ? parts.join(", ") : t("limit.none");
 }
 

@@ -252,7 +252,7 @@ class KeyAdminIntegrationTests extends GatewayIntegrationTest {
         "{\"limits\":{\"requestsPerHour\":5}}",
         "limits.requestsPerHour",
         "unknown field limits.requestsPerHour; allowed: concurrentStreams, requestsPerMinute,"
-            + " tokensPerDay, tokensPerMinute, tokensPerMonth"
+            + " tokensPerDay, tokensPerMinute, tokensPerMonth, weight"
       },
       {
         "{\"expiresAt\":\"tomorrow\"}",
