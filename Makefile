@@ -103,6 +103,7 @@ bench: setup demo-model
 	cd bench && $(PY) multiturn_bench.py
 	cd bench && $(PY) gateway_bench.py
 	cd bench && $(PY) fault_bench.py
+	cd bench && $(PY) fairness_bench.py
 
 clean:
 	rm -rf $(JAVA_DIR)/target $(PY_DIR)/.cache .cache bench/results/*.tmp

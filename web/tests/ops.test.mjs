@@ -10,7 +10,11 @@ let stack;
 /** @type {import("playwright-core").Browser} */
 let browser;
 
-before(async () => ({ stack, browser } = await startStackAndBrowser()));
+// One generation at a time for the model, so that a test can make requests wait for it; the others
+// only queue briefly behind each other.
+const GATEWAY_PROPS = { "gateway.limits.model-in-flight.demo-model": 1, "gateway.limits.model-queue-wait": "60s" };
+
+before(async () => ({ stack, browser } = await startStackAndBrowser({ gatewayProps: GATEWAY_PROPS })));
 after(() => stopStackAndBrowser(stack, browser));
 
 /** Calls the gateway from the test with a key (the admin key unless told). @param {string} method @param {string} path @param {unknown} [body] */
@@ -98,6 +102,56 @@ test("the live view shows the replica and the model breaker, and its numbers mov
   // A sample is taken every 5 s; the tokens-per-second chart then shows the burst.
   await page.waitForFunction(() => Number(document.querySelector('[data-metric="tokensPerSecond"] svg')?.getAttribute("data-max")) > 0, null, { timeout: 15_000 });
   assert.doesNotMatch(await page.locator('[data-metric="tokensPerSecond"] .stat-peak').innerText(), /peak 0 /);
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+test("the live view shows the requests waiting for a full model per key, and each key's share", async () => {
+  const { page, errors, close } = await consolePage();
+  const flood = await api("POST", "/admin/keys", { name: "batch job", role: "user" });
+  const person = await api("POST", "/admin/keys", { name: "a person", role: "user", limits: { weight: 2 } });
+  const ask = (/** @type {number} */ maxTokens, /** @type {string} */ key) =>
+    api("POST", "/v1/chat/completions", { model: "demo-model", messages: [{ role: "user", content: "你好" }], max_tokens: maxTokens, ignore_eos: true }, key);
+  /** The model's admission entry in the gateway's status, as the console reads it. */
+  const admission = async () => (await api("GET", "/admin/status")).admission.find((/** @type {any} */ m) => m.model === "demo-model");
+  const waiting = async (/** @type {string} */ id) => (await admission())?.keys.find((/** @type {any} */ k) => k.keyId === id)?.waiting ?? 0;
+
+  // A long stream takes the model's only slot until the test lets it go (on a busy machine the demo
+  // model is ten times slower than on an idle one, so no length would be right for both); three more
+  // of the batch job's requests and one of the person's wait behind it.
+  const holder = new AbortController();
+  const running = fetch(`${stack.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${flood.key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "demo-model", messages: [{ role: "user", content: "你好" }], max_tokens: 3000, ignore_eos: true, stream: true }),
+    signal: holder.signal,
+  }).then((r) => r.text()).catch((e) => assert.equal(e.name, "AbortError"));
+  await until(async () => (await admission())?.inFlight === 1, "the long generation to take the slot");
+  const queued = [ask(4, flood.key), ask(4, flood.key), ask(4, flood.key), ask(4, person.key)];
+  await until(async () => (await waiting(flood.id)) === 3 && (await waiting(person.id)) === 1, "four requests to wait");
+
+  // Coming back to the view re-reads the status at once (the queue lasts only as long as the
+  // long generation; the view's own poll comes every 3 s).
+  await page.getByRole("tab", { name: "Switches" }).click();
+  await page.getByRole("tab", { name: "Live" }).click();
+  const model = page.locator('#live-admission [data-model="demo-model"]');
+  const row = (/** @type {{ id: string }} */ k) => model.locator(`tr[data-key="${k.id}"]`);
+  await row(flood).locator(".waiting", { hasText: /^3$/ }).waitFor();
+  assert.equal(await row(person).locator(".waiting").innerText(), "1");
+  assert.equal(await row(flood).locator(".waiting-everywhere").innerText(), "3");
+  assert.match(await row(flood).innerText(), /batch job/);
+  assert.match(await model.locator(".admission-model").innerText(), /demo-model: 1 of 1 in flight · fair order · counters: local/);
+
+  // Once the stream is cancelled and the others are served nothing waits, and the shares are the
+  // gateway's: the batch job got most.
+  holder.abort();
+  await Promise.all([running, ...queued]);
+  await row(flood).locator(".waiting", { hasText: /^0$/ }).waitFor();
+  const shares = Object.fromEntries((await admission()).keys.map((/** @type {any} */ k) => [k.keyId, k.share]));
+  const pct = (/** @type {number} */ r) => new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 }).format(r);
+  assert.ok(shares[flood.id] > shares[person.id], JSON.stringify(shares));
+  await row(flood).locator(".share", { hasText: pct(shares[flood.id]) }).waitFor();
+  assert.equal(await row(person).locator(".share").innerText(), pct(shares[person.id]));
   assert.deepEqual(errors, []);
   await close();
 });

@@ -86,10 +86,11 @@ function stackAt(url, adminKey, stopAll) {
 /**
  * Starts both tiers, or with `scale` nginx in front of two gateways that share PostgreSQL and Redis,
  * in front of two model services (`url` is then nginx's, and `gateways` each gateway's own URL);
- * `stop()` on the result ends them.
- * @param {{ scale?: boolean }} [options]
+ * `stop()` on the result ends them. `gatewayProps` are Spring properties for the one gateway
+ * (`{ "gateway.limits.model-in-flight.demo-model": 1 }`), given as SPRING_APPLICATION_JSON.
+ * @param {{ scale?: boolean, gatewayProps?: Record<string, string | number> }} [options]
  */
-export async function startStack({ scale = false } = {}) {
+export async function startStack({ scale = false, gatewayProps = undefined } = {}) {
   const work = mkdtempSync(join(tmpdir(), "web-e2e-"));
   if (scale) return startReplicas(work);
   const modelPort = await freePort();
@@ -104,6 +105,7 @@ export async function startStack({ scale = false } = {}) {
     GATEWAY_UPSTREAMS: `http://127.0.0.1:${modelPort}`,
     ADMIN_API_KEY: adminKey,
     GATEWAY_DB_URL: `jdbc:h2:file:${join(work, "gateway-db")}`,
+    ...(gatewayProps ? { SPRING_APPLICATION_JSON: JSON.stringify(gatewayProps) } : {}),
   };
   delete env.MODEL_PATH;
   const modelLog = join(work, "model-service.log");

@@ -12,7 +12,10 @@ const POLL_MS = 3000;
 /** @typedef {{ at: string, current: Sample | null, history: Sample[],
  *              replicas: { name: string, ready: boolean, outstanding: number, breaker: string, queueDepth: number | null, estimatedWaitSeconds: number | null }[],
  *              breakers: { name: string, state: string, failureRate: number, slowRate: number, bufferedCalls: number }[],
- *              activeSwitches: { kind: string, model: string | null, expiresAt: string | null }[] }} Snapshot */
+ *              activeSwitches: { kind: string, model: string | null, expiresAt: string | null }[],
+ *              admission?: Admission[] }} Snapshot */
+/** @typedef {{ model: string, order: string, counters: string, capacity: number, inFlight: number,
+ *              keys: { keyId: string, name: string, waiting: number, waitingEverywhere: number, servedTokens: number, share: number, counter: number }[] }} Admission */
 
 /** @type {{ key: keyof Sample & string, label: import("./i18n.js").StringKey, format: (n: number) => string }[]} */
 const METRICS = [
@@ -30,6 +33,7 @@ const ui = {
   switches: $("live-switches", HTMLUListElement),
   replicas: $("live-replicas", HTMLTableElement),
   breakers: $("live-breakers", HTMLTableElement),
+  admission: $("live-admission", HTMLElement),
 };
 
 /** @type {Snapshot | null} */
@@ -97,6 +101,8 @@ function render() {
     (i) => ({ attrs: { "data-replica": s.replicas[i].name } }),
   );
 
+  renderAdmission(s.admission ?? []);
+
   setHeadings(ui.breakers, [t("live.breakerName"), t("live.breakerKind"), t("live.state"), t("live.failureRate"), t("live.slowRate"), t("live.calls")]);
   fillTable(
     ui.breakers,
@@ -113,6 +119,42 @@ function render() {
       ];
     }),
     (i) => ({ attrs: { "data-breaker": s.breakers[i].name } }),
+  );
+}
+
+/**
+ * Per capped model, its slots and the keys waiting for them or served by it in the last minute:
+ * what fair admission decides on, so that an operator can see who is held back and who is served.
+ * @param {Admission[]} models
+ */
+function renderAdmission(models) {
+  if (!models.length) {
+    ui.admission.replaceChildren(h("p", { className: "hint", text: t("live.noAdmission") }));
+    return;
+  }
+  ui.admission.replaceChildren(
+    ...models.map((m) => {
+      const table = h("table", { className: "table" });
+      setHeadings(table, [t("live.admissionKey"), t("live.waitingHere"), t("live.waitingEverywhere"), t("live.servedTokens"), t("live.share"), t("live.counter")]);
+      fillTable(
+        table,
+        m.keys.map((k) => [
+          h("span", { text: k.name, attrs: { title: k.keyId } }),
+          h("span", { className: "waiting", text: num(k.waiting) }),
+          h("span", { className: "waiting-everywhere", text: num(k.waitingEverywhere) }),
+          num(k.servedTokens),
+          h("span", { className: "share", text: percent(k.share) }),
+          num(k.counter, 1),
+        ]),
+        (i) => ({ attrs: { "data-key": m.keys[i].keyId } }),
+      );
+      return h(
+        "div",
+        { className: "admission", attrs: { "data-model": m.model } },
+        h("p", { className: "admission-model", text: t("live.admissionModel", { model: m.model, inFlight: num(m.inFlight), capacity: num(m.capacity), order: m.order, counters: m.counters }) }),
+        m.keys.length ? table : h("p", { className: "hint", text: t("live.noWaiting") }),
+      );
+    }),
   );
 }
 
