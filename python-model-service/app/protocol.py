@@ -155,6 +155,13 @@ class ChatCompletionRequest(BaseModel):
     # outputs module, which names every problem with param "response_format".
     response_format: dict[str, Any] | None = None
     ignore_eos: bool = False
+    # vLLM's extension: the reply (and each chunk) carries the generated token ids, and the prompt's.
+    return_token_ids: bool = False
+    # Our extension: the ids of a partial answer (as ``return_token_ids`` gave them) to be continued, as if
+    # this request had generated them itself: they follow the generation prompt, count as completion tokens
+    # and against max_tokens, and are not sent again. A greedy continuation equals the uninterrupted
+    # answer token for token; a seeded one too (the sampler replays its draws over them).
+    continue_token_ids: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, max_length=1_000_000)
 
     @field_validator("tool_choice", mode="wrap")
     @classmethod
@@ -175,6 +182,12 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+
+def _without_none(data: dict[str, Any], key: str) -> dict[str, Any]:
+    if data.get(key) is None:
+        data.pop(key, None)
+    return data
 
 
 class TopLogprob(BaseModel):
@@ -214,12 +227,17 @@ class ResponseMessage(BaseModel):
 
 
 class Choice(BaseModel):
-    """One choice of a non-streamed completion."""
+    """One choice of a non-streamed completion; ``token_ids`` only when the request asked for them."""
 
     index: int = 0
     message: ResponseMessage
     finish_reason: str | None
     logprobs: ChoiceLogprobs | None = None
+    token_ids: list[int] | None = None
+
+    @model_serializer(mode="wrap")
+    def _ids_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self), "token_ids")
 
 
 class ChatCompletion(BaseModel):
@@ -231,6 +249,11 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
+    prompt_token_ids: list[int] | None = None
+
+    @model_serializer(mode="wrap")
+    def _ids_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self), "prompt_token_ids")
 
 
 class DeltaFunction(BaseModel):

@@ -30,6 +30,10 @@ class SamplingParams:
     # decides where the reply ends: the end-of-sequence token is allowed once it is complete and is then
     # the only token allowed, whatever ``ignore_eos`` says.
     grammar: Grammar | None = None
+    # A continued answer's tokens, generated before (by this request on another replica) and placed at the
+    # end of the prompt: the sampler replays its draws and the grammar over them, so that the continuation
+    # goes on as the uninterrupted request would have. ``max_new_tokens`` counts only the new ones.
+    resumed: tuple[int, ...] = ()
 
     @property
     def stops_at_eos(self) -> bool:

@@ -238,7 +238,7 @@ class ContinuousBatchingEngine(Engine):
         if not self._manager.is_running():
             raise EngineError("the engine is not running")
         outputs: asyncio.Queue[Any] = asyncio.Queue()
-        slot = self._samplers.add(params)
+        slot = self._samplers.add(params, self.vocab_size)
         sampler = self._samplers.get(slot) if params.logprobs is not None else None
         self._requests[request_id] = _Live(slot, asyncio.get_running_loop(), outputs)
         self._set_handler(request_id, outputs.put_nowait)

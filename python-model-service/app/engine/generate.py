@@ -182,7 +182,7 @@ class GenerateEngine(Engine):
         if job.cancelled.is_set():
             return
         params = job.params
-        sampler = RowSampler.from_params(params)
+        sampler = RowSampler.from_params(params, self.vocab_size)
         streamer = _Streamer(job, sampler)
         eos = sorted(self.eos_token_ids)
         config = GenerationConfig(

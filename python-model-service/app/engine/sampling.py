@@ -44,8 +44,12 @@ class RowSampler:
     stop_token: int = 0
 
     @classmethod
-    def from_params(cls, params: SamplingParams) -> RowSampler:
-        """A sampler for ``params``; greedy requests need no generator."""
+    def from_params(cls, params: SamplingParams, vocab_size: int = 0) -> RowSampler:
+        """A sampler for ``params``; greedy requests need no generator.
+
+        ``vocab_size`` is the width of a logits row, which a continued request (``params.resumed``) needs
+        to replay its generator's draws.
+        """
         gen = None
         temperature, top_p = 0.0, 1.0
         if params.temperature >= MIN_TEMPERATURE:
@@ -57,7 +61,26 @@ class RowSampler:
             sampler.grammar = params.grammar
             sampler.matcher = params.grammar.matcher()
             sampler.stop_token = next(iter(params.grammar.stop_token_ids), 0)
+        if params.resumed:
+            sampler.replay(params.resumed, vocab_size)
         return sampler
+
+    def replay(self, tokens: tuple[int, ...], vocab_size: int) -> None:
+        """Bring the sampler to where it was after deciding ``tokens``: the grammar past them, and the
+        generator past one draw each.
+
+        A draw (``torch.multinomial`` of one sample, see ``choose``) consumes the generator by the width of
+        its row, whatever the probabilities, so drawing from a uniform row of the same width advances it
+        exactly as the real draws did.
+        """
+        if self.matcher is not None:
+            for token in tokens:
+                if self.matcher.is_terminated() or not self.matcher.accept_token(token):
+                    break
+        if self.generator is not None and vocab_size > 0:
+            uniform = torch.ones(vocab_size, dtype=torch.float32)
+            for _ in tokens:
+                torch.multinomial(uniform, 1, generator=self.generator)
 
     def decide(self, scores: torch.Tensor) -> int | None:
         """Like ``choose``, and records the chosen token's logprobs when the request asked for them."""
@@ -137,9 +160,9 @@ class SamplerRegistry:
         self._constrained = 0  # how many registered samplers follow a grammar
         self.mask = GrammarMask()
 
-    def add(self, params: SamplingParams) -> int:
-        """Register a request's sampler and return its slot."""
-        sampler = RowSampler.from_params(params)
+    def add(self, params: SamplingParams, vocab_size: int = 0) -> int:
+        """Register a request's sampler (``vocab_size``: the width of its logits rows) and return its slot."""
+        sampler = RowSampler.from_params(params, vocab_size)
         with self._lock:
             self._next = (self._next + 1) % 2_000_000_000
             slot = self._next

@@ -15,7 +15,7 @@ from app.engine.grammar import Grammar
 from app.protocol import ChatMessage
 from app.serving.admission import Admission, Ticket
 from app.serving.errors import ApiError, invalid
-from app.serving.generation import Finished, Generation, PreparedChat, TextDelta
+from app.serving.generation import Finished, Generation, PreparedChat, Replayed, TextDelta
 from app.serving.logprobs import TokenTexts
 from app.serving.metrics import ServiceMetrics
 from app.serving.record import RequestRecord
@@ -75,7 +75,7 @@ class ChatService:
 
     def run(
         self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
-    ) -> AsyncIterator[TextDelta | Finished]:
+    ) -> AsyncIterator[TextDelta | Replayed | Finished]:
         """Generate the reply as text deltas followed by one ``Finished``."""
         return self.generation.run(prepared, ticket, record)
 
@@ -109,8 +109,13 @@ class ChatService:
         logprobs: int | None = None,
         tools: ToolPlan = NO_TOOLS,
         grammar: Grammar | None = None,
+        resumed: list[int] | None = None,
     ) -> PreparedChat:
-        """Validate a chat request against the model and turn it into engine input."""
+        """Validate a chat request against the model and turn it into engine input.
+
+        ``resumed``: the tokens of a partial answer to continue (``continue_token_ids``), which count
+        against ``max_tokens``.
+        """
         plain = template_messages(messages)
         if not any(m["role"] == "user" for m in plain):
             raise invalid("messages must contain at least one user message", "messages")
@@ -142,14 +147,25 @@ class ChatService:
                 "max_tokens",
                 code="context_length_exceeded",
             )
+        resumed = resumed or []
+        if resumed:
+            if any(t >= self.engine.vocab_size for t in resumed):
+                raise invalid("continue_token_ids holds ids outside the vocabulary", "continue_token_ids")
+            if len(resumed) >= max_tokens:
+                raise invalid(
+                    f"continue_token_ids holds {len(resumed)} tokens, but max_tokens is {max_tokens}: "
+                    "nothing is left to generate",
+                    "continue_token_ids",
+                )
         params = SamplingParams(
-            max_new_tokens=max_tokens,
+            max_new_tokens=max_tokens - len(resumed),
             temperature=self.engine.default_temperature if temperature is None else temperature,
             top_p=self.engine.default_top_p if top_p is None else top_p,
             seed=seed,
             ignore_eos=ignore_eos,
             logprobs=logprobs,
             grammar=grammar,
+            resumed=tuple(resumed),
         )
         return PreparedChat(request_id, prompt_ids, params, stops, plain, tools)
 

@@ -7,12 +7,12 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.config import Settings
 from app.core.ids import random_hex
-from app.engine.base import Engine, SamplingParams, TokenLogprob
+from app.engine.base import Engine, EngineStep, SamplingParams, TokenLogprob
 from app.serving.admission import Ticket
 from app.serving.detokenize import IncrementalDetokenizer
 from app.serving.logprobs import LogprobAligner
@@ -38,10 +38,23 @@ class PreparedChat:
 
 @dataclass
 class TextDelta:
-    """New text for the client, with the logprobs of the tokens it completes when they were asked for."""
+    """New text for the client, with the logprobs of the tokens it completes when they were asked for.
+
+    ``token_ids`` are the tokens decoded since the previous delta (their text may still be held back,
+    e.g. a character's first bytes or the start of a possible stop string).
+    """
 
     text: str
     logprobs: list[TokenLogprob] | None = None
+    token_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Replayed:
+    """A continued answer's earlier part (``continue_token_ids``) as the client already has it: not to be
+    sent again, but to bring text-reading state (the tool-call parser) to where the answer stands."""
+
+    text: str
 
 
 @dataclass
@@ -52,6 +65,13 @@ class Finished:
     prompt_tokens: int
     completion_tokens: int
     error: str | None = None
+    # tokens decoded after the last delta (the end-of-sequence token, or text a stop string cut)
+    token_ids: list[int] = field(default_factory=list)
+
+
+async def _no_steps() -> AsyncIterator[EngineStep]:
+    return
+    yield  # an async generator that ends at once
 
 
 class Generation:
@@ -72,8 +92,9 @@ class Generation:
 
     def run(
         self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
-    ) -> AsyncIterator[TextDelta | Finished]:
-        """Generate the reply as text deltas followed by one ``Finished``."""
+    ) -> AsyncIterator[TextDelta | Replayed | Finished]:
+        """Generate the reply as text deltas followed by one ``Finished`` (a continued answer: after one
+        ``Replayed``)."""
         gen = self._run(prepared, ticket, record)
         # A stream the server never starts iterating must still give back its queue place.
         weakref.finalize(gen, ticket.release)
@@ -81,7 +102,7 @@ class Generation:
 
     async def _run(
         self, prepared: PreparedChat, ticket: Ticket, record: RequestRecord
-    ) -> AsyncIterator[TextDelta | Finished]:
+    ) -> AsyncIterator[TextDelta | Replayed | Finished]:
         m = self.metrics
         record.model = self.engine.model_id
         record.prompt_tokens = len(prepared.prompt_ids)
@@ -90,15 +111,24 @@ class Generation:
         m.prompt_tokens.inc(len(prepared.prompt_ids))
         detok = IncrementalDetokenizer(self.engine.tokenizer, skip_ids=self.engine.eos_token_ids)
         matcher = StopMatcher(prepared.stops)
+        resumed = list(prepared.params.resumed)
+        if resumed:
+            # The decoder and the stop strings take the earlier part as they did on the first replica: what
+            # they still hold back (a character's first bytes, a stop string's possible start) is sent by
+            # this continuation, the rest was sent before.
+            yield Replayed(matcher.feed("".join(detok.step(t) for t in resumed)))
+        prompt = prepared.prompt_ids + resumed
         engine_id = f"{prepared.request_id}-{random_hex(8)}"
-        steps = self.engine.generate(engine_id, prepared.prompt_ids, prepared.params)
-        generated = 0
+        # an earlier part that already ends in a stop string has nothing left to generate
+        steps = _no_steps() if matcher.stopped else self.engine.generate(engine_id, prompt, prepared.params)
+        generated = len(resumed)
         first_text_at: float | None = None
         last_token_at: float | None = None
-        finish_reason = "cancelled"
+        finish_reason = "stop" if matcher.stopped else "cancelled"
         error: str | None = None
-        aligner = LogprobAligner() if prepared.params.logprobs is not None else None
+        aligner = LogprobAligner(matcher.held) if prepared.params.logprobs is not None else None
         eos = self.engine.eos_token_ids
+        ids: list[int] = []  # decoded since the last delta
         self.active.add(engine_id)
         try:
             try:
@@ -109,7 +139,7 @@ class Generation:
                         m.queue_time.observe(now - ticket.admitted_at)
                         # the first step ends the prefill (an early cancel or error has none)
                         if step.token_ids or step.finish_reason in ("stop", "length"):
-                            m.observe_prefill(len(prepared.prompt_ids), step.cached_tokens)
+                            m.observe_prefill(len(prompt), step.cached_tokens)
                     if step.token_ids and last_token_at is not None:
                         per_token = (now - last_token_at) / len(step.token_ids)
                         for _ in step.token_ids:
@@ -120,6 +150,7 @@ class Generation:
                     parts: list[str] = []
                     for i, token in enumerate(step.token_ids):
                         generated += 1
+                        ids.append(token)
                         piece = detok.step(token)
                         if aligner is not None and step.logprobs is not None and token not in eos:
                             aligner.feed(step.logprobs[i], piece)  # OpenAI reports no end-of-text token
@@ -143,7 +174,8 @@ class Generation:
                                 record.ttft_s = ttft
                         if self.settings.log_prompts:
                             record.reply_text.append(text)
-                        yield TextDelta(text, released)
+                        yield TextDelta(text, released, ids)
+                        ids = []
                     if matcher.stopped:
                         finish_reason = "stop"
                         break
@@ -157,10 +189,11 @@ class Generation:
                 tail = matcher.flush()
                 released = aligner.flush() if aligner is not None else None
                 if tail or released:
-                    yield TextDelta(tail, released)
+                    yield TextDelta(tail, released, ids)
+                    ids = []
             if finish_reason == "error":
                 log.error("event=engine_error request_id=%s detail=%r", prepared.request_id, error)
-            yield Finished(finish_reason, len(prepared.prompt_ids), generated, error)
+            yield Finished(finish_reason, len(prepared.prompt_ids), generated, error, ids)
         finally:
             # Closing the engine stream cancels the request there when it has not finished (stop string,
             # client gone); this is what frees its slot within one decoding step.
@@ -169,7 +202,7 @@ class Generation:
             ticket.release()
             record.completion_tokens = (record.completion_tokens or 0) + generated
             record.finish_reason = finish_reason
-            m.completion_tokens.inc(generated)
+            m.completion_tokens.inc(generated - len(resumed))
             m.finished.labels(finish_reason=finish_reason).inc()
 
     async def complete(
@@ -184,6 +217,6 @@ class Generation:
                 parts.append(event.text)
                 if logprobs is not None and event.logprobs:
                     logprobs.extend(event.logprobs)
-            else:
+            elif isinstance(event, Finished):
                 finished = event
         return "".join(parts), finished, logprobs

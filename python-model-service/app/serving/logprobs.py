@@ -23,9 +23,11 @@ class LogprobAligner:
     whose text a stop string cut off entirely are never reported.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unreported: int = 0) -> None:
+        """``unreported``: characters still to go out that tokens without entries here produced (a continued
+        answer's held-back text, whose tokens were decoded elsewhere)."""
         self._incomplete: list[TokenLogprob] = []  # fed, no text of their own yet
-        self._produced = 0  # characters of text the tokens fed so far produced
+        self._produced = unreported  # characters of text the tokens fed so far produced
         self._emitted = 0  # characters of that text sent to the client
         self._pending: deque[tuple[int, int, TokenLogprob]] = deque()  # (text start, text end, entry)
 

@@ -29,6 +29,7 @@ from app.protocol import (
 )
 from app.serving.chat import ChatService, Finished, PreparedChat, RequestRecord, TextDelta, Ticket, new_id
 from app.serving.errors import engine_failed, invalid
+from app.serving.generation import Replayed
 from app.serving.sse import DONE, sse_data
 from app.serving.tools import CALL_END, CallArguments, CallStart, Piece, ToolCallParser, plan_tools
 
@@ -51,6 +52,8 @@ async def prepare_openai(
         )
     if req.top_logprobs is not None and not req.logprobs:
         raise invalid("logprobs must be true when top_logprobs is set", "top_logprobs")
+    if req.continue_token_ids and n > 1:
+        raise invalid("continue_token_ids continues one answer: n must be 1", "continue_token_ids")
     tools = plan_tools(req.tools, req.tool_choice, req.messages, service.tool_format)
     grammar = None
     if req.response_format is not None:
@@ -74,6 +77,7 @@ async def prepare_openai(
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         tools=tools,
         grammar=grammar,
+        resumed=req.continue_token_ids,
     )
     if tools.parse and req.parallel_tool_calls is False:
         # One call at most: the reply ends where the first call does.
@@ -120,6 +124,7 @@ class _WholeChoice:
     content: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
 
     def add(self, pieces: list[Piece]) -> None:
         for piece in pieces:
@@ -139,8 +144,14 @@ class _WholeChoice:
                 self.add(self.parser.feed(event.text) if self.parser else [event.text])
                 if event.logprobs:
                     self.logprobs.extend(event.logprobs)
+                self.token_ids.extend(event.token_ids)
+            elif isinstance(event, Replayed):
+                if self.parser is not None:
+                    self.parser.feed(event.text)  # sent before: only the parser's state matters
+                # the earlier part is the client's already: this reply is what follows it
             else:
                 finished = event
+                self.token_ids.extend(event.token_ids)
         if self.parser is not None:
             self.add(self.parser.flush())
         return finished
@@ -157,9 +168,13 @@ class _WholeChoice:
 
 
 async def complete_openai(
-    service: ChatService, prepared: list[PreparedChat], tickets: list[Ticket], record: RequestRecord
+    service: ChatService,
+    prepared: list[PreparedChat],
+    tickets: list[Ticket],
+    record: RequestRecord,
+    token_ids: bool = False,
 ) -> ChatCompletion:
-    """A non-streamed ``chat.completion`` with one entry per choice."""
+    """A non-streamed ``chat.completion`` with one entry per choice (with token ids when asked)."""
     choices = [_WholeChoice(ToolCallParser() if p.tools.parse else None) for p in prepared]
     finished = await asyncio.gather(
         *(c.gather(service, p, t, record) for c, p, t in zip(choices, prepared, tickets, strict=True))
@@ -181,14 +196,18 @@ async def complete_openai(
                     if asks_logprobs
                     else None
                 ),
+                token_ids=c.token_ids if token_ids else None,
             )
             for i, (c, f) in enumerate(zip(choices, finished, strict=True))
         ],
         usage=_usage(finished),
+        prompt_token_ids=prepared[0].prompt_ids if token_ids else None,
     )
 
 
-async def _interleave(streams: list[AsyncIterator[TextDelta | Finished]]) -> AsyncIterator[tuple[int, Any]]:
+async def _interleave(
+    streams: list[AsyncIterator[TextDelta | Replayed | Finished]],
+) -> AsyncIterator[tuple[int, Any]]:
     """The events of several generations as they come, each with its stream's index.
 
     Closing this iterator (the client went away) cancels every generation, which frees their
@@ -201,7 +220,7 @@ async def _interleave(streams: list[AsyncIterator[TextDelta | Finished]]) -> Asy
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
     end = object()
 
-    async def pump(index: int, stream: AsyncIterator[TextDelta | Finished]) -> None:
+    async def pump(index: int, stream: AsyncIterator[TextDelta | Replayed | Finished]) -> None:
         try:
             async for event in stream:
                 queue.put_nowait((index, event))
@@ -235,8 +254,14 @@ async def stream_openai(
     tickets: list[Ticket],
     record: RequestRecord,
     include_usage: bool,
+    token_ids: bool = False,
 ) -> AsyncIterator[str]:
-    """``chat.completion.chunk`` events of every choice, an optional usage chunk, then ``[DONE]``."""
+    """``chat.completion.chunk`` events of every choice, an optional usage chunk, then ``[DONE]``.
+
+    With ``token_ids`` (``return_token_ids``) the first chunk carries ``prompt_token_ids`` and every chunk
+    the ids of the tokens decoded since the previous one (``choices[].token_ids``), also when their text is
+    still held back: a chunk goes out for them then, with no content.
+    """
     cid, created, model = new_id("chatcmpl"), int(time.time()), service.model_id
     opening = (
         f'{{"id":"{cid}","object":"chat.completion.chunk","created":{created},'
@@ -249,16 +274,26 @@ async def stream_openai(
     texts = service.token_texts
 
     def chunk(
-        index: int, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+        index: int,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        logprobs: Any = None,
+        ids: list[int] | None = None,
     ) -> str:
+        choice: dict[str, Any] = {
+            "index": index,
+            "delta": delta,
+            "finish_reason": finish_reason,
+            "logprobs": logprobs,
+        }
+        if token_ids:
+            choice["token_ids"] = ids or []
         body = {
             "id": cid,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [
-                {"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}
-            ],
+            "choices": [choice],
             "usage": None,
         }
         return sse_data(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
@@ -272,21 +307,29 @@ async def stream_openai(
         assert isinstance(piece, CallArguments)
         return {"tool_calls": [{"index": piece.index, "function": {"arguments": piece.text}}]}
 
-    def pieces_out(index: int, pieces: list[Piece], logprobs: list[TokenLogprob] | None) -> list[str]:
-        if logprobs is None:
-            if len(pieces) == 1 and isinstance(pieces[0], str):
+    def pieces_out(
+        index: int, pieces: list[Piece], logprobs: list[TokenLogprob] | None, ids: list[int] | None = None
+    ) -> list[str]:
+        if logprobs is None and not ids:
+            if len(pieces) == 1 and isinstance(pieces[0], str) and not token_ids:
                 return [f"{heads[index]}{json.dumps(pieces[0], ensure_ascii=False)}{tail}"]
             return [chunk(index, piece_delta(p)) for p in pieces]
-        # the tokens whose text this event carries (see LogprobAligner) ride on its first chunk
-        reported = {"content": texts.content(logprobs), "refusal": None}
+        # the tokens whose text this event carries (see LogprobAligner) ride on its first chunk, as do the
+        # ids of the tokens decoded since the last chunk
+        reported = None if logprobs is None else {"content": texts.content(logprobs), "refusal": None}
         first, *rest = pieces or [""]
-        return [chunk(index, piece_delta(first), logprobs=reported)] + [
+        return [chunk(index, piece_delta(first), logprobs=reported, ids=ids)] + [
             chunk(index, piece_delta(p)) for p in rest
         ]
 
     parsers = [ToolCallParser() if p.tools.parse else None for p in prepared]
     for i in range(len(prepared)):
-        yield chunk(i, {"role": "assistant", "content": ""})
+        opening_chunk = chunk(i, {"role": "assistant", "content": ""})
+        if token_ids and i == 0:
+            body = json.loads(opening_chunk[len("data: ") :])
+            body["prompt_token_ids"] = prepared[0].prompt_ids
+            opening_chunk = sse_data(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        yield opening_chunk
     finished: list[Finished] = []
     streams = [service.run(p, t, record) for p, t in zip(prepared, tickets, strict=True)]
     async for index, event in _interleave(streams):
@@ -295,9 +338,14 @@ async def stream_openai(
             pieces: list[Piece] = [event.text] if event.text else []
             if parser is not None:
                 pieces = parser.feed(event.text)
-            if pieces or event.logprobs is not None:
-                for out in pieces_out(index, pieces, event.logprobs):
+            ids = event.token_ids if token_ids else None
+            if pieces or event.logprobs is not None or ids:
+                for out in pieces_out(index, pieces, event.logprobs, ids):
                     yield out
+            continue
+        if isinstance(event, Replayed):
+            if parser is not None:
+                parser.feed(event.text)  # sent before: only the parser's state matters
             continue
         finished.append(event)
         if event.finish_reason == "error":
@@ -306,7 +354,7 @@ async def stream_openai(
         if parser is not None:
             for out in pieces_out(index, parser.flush(), None):
                 yield out
-        yield chunk(index, {}, _finish_reason(event, parser))
+        yield chunk(index, {}, _finish_reason(event, parser), ids=event.token_ids)
     if include_usage and finished:
         usage = ChatCompletionChunk(id=cid, created=created, model=model, choices=[], usage=_usage(finished))
         yield sse_data(usage.model_dump_json())

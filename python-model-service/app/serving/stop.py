@@ -33,6 +33,11 @@ class StopMatcher:
         self._pending = combined[len(combined) - hold :] if hold else ""
         return combined[: len(combined) - hold]
 
+    @property
+    def held(self) -> int:
+        """How many characters of the text fed so far are held back."""
+        return len(self._pending)
+
     def flush(self) -> str:
         """At the end of generation, the held-back tail was not a stop string after all."""
         out, self._pending = ("" if self.stopped else self._pending), ""

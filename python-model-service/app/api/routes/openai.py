@@ -36,5 +36,8 @@ async def create_chat_completion(
     tickets = admit_all(service, len(prepared))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return event_stream(service, stream_openai(service, prepared, tickets, record, include_usage))
-    return await whole_reply(request, tickets, complete_openai(service, prepared, tickets, record))
+        stream = stream_openai(service, prepared, tickets, record, include_usage, body.return_token_ids)
+        return event_stream(service, stream)
+    return await whole_reply(
+        request, tickets, complete_openai(service, prepared, tickets, record, body.return_token_ids)
+    )

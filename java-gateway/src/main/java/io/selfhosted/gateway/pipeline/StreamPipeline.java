@@ -179,6 +179,19 @@ public class StreamPipeline {
       degradations.record(exchange, "fallback", "replica_failover", failedReplica);
     }
 
+    /**
+     * The answer goes on from another replica, spliced into the same stream: the client sees no
+     * error, and the answer is marked {@code stream_continued} wherever that can still be said (the
+     * product finish event, the usage record, the stored answer; {@code X-Degraded} on a whole
+     * reply).
+     */
+    @Override
+    public void onContinued(String failedReplica, UpstreamError error) {
+      exchange.degrade("stream_continued");
+      degradations.record(
+          exchange, "fallback", "stream_continued", failedReplica + ": " + error.message());
+    }
+
     @Override
     public void onChunk(Chunk chunk) {
       long arrived = System.nanoTime();

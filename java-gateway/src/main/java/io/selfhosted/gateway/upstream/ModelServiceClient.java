@@ -36,7 +36,9 @@ public class ModelServiceClient implements DisposableBean {
     this.client =
         new OkHttpClient.Builder()
             .dispatcher(dispatcher)
-            .connectionPool(new ConnectionPool(1024, 5, TimeUnit.MINUTES))
+            // Idle connections are dropped before the model service's Uvicorn drops them (5 s):
+            // a request sent on one it is closing fails, and requests are not retried here.
+            .connectionPool(new ConnectionPool(1024, 4, TimeUnit.SECONDS))
             .connectTimeout(upstream.connectTimeout())
             // Read timeout = longest silence tolerated; queued requests get `: ping` comments.
             .readTimeout(upstream.readTimeout())

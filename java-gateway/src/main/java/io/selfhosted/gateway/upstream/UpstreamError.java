@@ -80,6 +80,17 @@ public record UpstreamError(
         null);
   }
 
+  static UpstreamError stalled(java.time.Duration limit) {
+    return new UpstreamError(
+        Kind.TIMEOUT,
+        0,
+        "the model service sent nothing for " + limit.toMillis() + " ms mid-answer",
+        "upstream_error",
+        "upstream_stalled",
+        null,
+        null);
+  }
+
   /** True when another replica may be tried, which is only allowed before the first token. */
   public boolean retryable() {
     return kind == Kind.CONNECTION || (kind == Kind.HTTP && status >= 500);

@@ -12,6 +12,12 @@ public interface UpstreamListener {
   /** A replica failed before the first token and the call moves on to another one. */
   default void onFailover(String failedReplica, UpstreamError error) {}
 
+  /**
+   * A replica failed after the first token and another one continues the answer; its chunks follow
+   * in the same stream.
+   */
+  default void onContinued(String failedReplica, UpstreamError error) {}
+
   /** One {@code chat.completion.chunk} in arrival order. */
   void onChunk(Chunk chunk);
 

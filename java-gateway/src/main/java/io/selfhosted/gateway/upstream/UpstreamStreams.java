@@ -1,6 +1,7 @@
 package io.selfhosted.gateway.upstream;
 
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.selfhosted.gateway.system.DaemonThreads;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
@@ -9,6 +10,10 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import okhttp3.Call;
 import okhttp3.Callback;
@@ -19,13 +24,18 @@ import okhttp3.sse.EventSourceListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
+import org.springframework.beans.factory.DisposableBean;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.lang.Nullable;
 import org.springframework.stereotype.Component;
 
 /**
  * Streams chat completions from the pool with failover: connection errors and 5xx are retried on
- * another replica, but only before the first chunk was delivered. Every call passes the model's
- * circuit breaker and every attempt its replica's.
+ * another replica, but only before the first chunk was delivered. After it, a replica that fails
+ * (connection lost, an engine error, no chunk for {@code stall-timeout}) has the answer continued
+ * on another one from what it sent so far ({@link PartialAnswer}), spliced into the same stream:
+ * the continuation's opening chunk is dropped and its chunks take the stream's id. Every call
+ * passes the model's circuit breaker and every attempt its replica's.
  *
  * <p>What OpenAI-compatible engines do differently is evened out here: a stream that ends without
  * {@code data: [DONE]} after a chunk with a finish reason is complete (one that ends without a
@@ -33,7 +43,7 @@ import org.springframework.stereotype.Component;
  * completes, so limits and accounting always see usage.
  */
 @Component
-public class UpstreamStreams {
+public class UpstreamStreams implements DisposableBean {
 
   private static final Logger log = LoggerFactory.getLogger(UpstreamStreams.class);
 
@@ -41,13 +51,34 @@ public class UpstreamStreams {
   private final ModelServiceClient client;
   private final UpstreamWire wire;
   private final Breakers breakers;
+  private final ContinuationProperties continuation;
+  // Watches streams that have started for a replica gone silent (a stalled process keeps its
+  // connection open, so no read fails before the read timeout).
+  private final ScheduledExecutorService stallWatch =
+      Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("upstream-stall-watch"));
 
   public UpstreamStreams(
       UpstreamPool pool, ModelServiceClient client, UpstreamWire wire, Breakers breakers) {
+    this(pool, client, wire, breakers, ContinuationProperties.DEFAULTS);
+  }
+
+  @Autowired
+  public UpstreamStreams(
+      UpstreamPool pool,
+      ModelServiceClient client,
+      UpstreamWire wire,
+      Breakers breakers,
+      ContinuationProperties continuation) {
     this.pool = pool;
     this.client = client;
     this.wire = wire;
     this.breakers = breakers;
+    this.continuation = continuation;
+  }
+
+  @Override
+  public void destroy() {
+    stallWatch.shutdownNow();
   }
 
   /**
@@ -72,11 +103,14 @@ public class UpstreamStreams {
     private final UpstreamListener listener;
     private final boolean whole;
     private final Set<Replica> tried = new HashSet<>();
+    private final PartialAnswer partial = new PartialAnswer();
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile boolean opened;
     private volatile boolean chunkDelivered;
     private volatile boolean usageDelivered;
     private volatile @Nullable String lastChunkId;
+    // The id of the stream's first chunk, which a continuation's chunks take over.
+    private volatile @Nullable String streamId;
     private volatile @Nullable Runnable cancelCurrent;
     private volatile @Nullable Replica currentReplica;
     private volatile @Nullable Breakers.Permit modelPermit;
@@ -136,13 +170,22 @@ public class UpstreamStreams {
         fail(UpstreamError.noReplica());
         return;
       }
-      Replica chosen = choice.get().replica();
+      // Serialized once per upstream: model names and accepted fields differ between upstreams.
+      // Our model service reports token ids, with which a failure mid-answer is continued exactly.
+      boolean ids = continuation.enabled() && !whole && call.choices() == 1;
+      byte[] body =
+          bodies.computeIfAbsent(
+              choice.get().replica().endpoint(), e -> wire.body(call, !whole, e, ids, null));
+      send(choice.get(), body, false);
+    }
+
+    private void send(UpstreamPool.Choice choice, byte[] body, boolean continues) {
+      Replica chosen = choice.replica();
       tried.add(chosen);
       chosen.acquire();
       currentReplica = chosen;
-      // Serialized once per upstream: model names and accepted fields differ between upstreams.
-      byte[] body = bodies.computeIfAbsent(chosen.endpoint(), e -> wire.body(call, !whole, e));
-      Attempt attempt = new Attempt(chosen, breakers.replicaPermit(choice.get().breaker(), !whole));
+      Attempt attempt =
+          new Attempt(chosen, breakers.replicaPermit(choice.breaker(), !whole), continues);
       if (whole) {
         Call pending = client.complete(chosen, body, requestId);
         cancelCurrent = () -> attempt.abandon(pending::cancel);
@@ -150,10 +193,44 @@ public class UpstreamStreams {
       } else {
         EventSource source = client.openStream(chosen, body, requestId, attempt.streamed());
         cancelCurrent = () -> attempt.abandon(source::cancel);
+        attempt.watch(source);
       }
       if (finished.get()) {
         cancelCurrent.run();
       }
+    }
+
+    /**
+     * Continues the answer on another replica after {@code failed} broke off mid-answer; false when
+     * it cannot be: continuation is off, the call has several choices or is a whole reply, no
+     * replica is left, or the one left cannot continue what was received (our model service needs
+     * every token id, other engines an answer without tool calls).
+     */
+    private synchronized boolean continueAnswer(Replica failed, UpstreamError error) {
+      if (!continuation.enabled() || whole || call.choices() != 1 || finished.get()) {
+        return false;
+      }
+      Optional<UpstreamPool.Choice> choice = pool.choose(tried);
+      if (choice.isEmpty()) {
+        return false;
+      }
+      UpstreamEndpoint endpoint = choice.get().replica().endpoint();
+      boolean ours = endpoint.engine().takesExtensions();
+      if (ours ? !partial.hasTokenIds() : partial.hasToolCalls()) {
+        return false;
+      }
+      if (partial.tokens() >= call.maxTokens()) {
+        return false;
+      }
+      listener.onContinued(failed.name(), error);
+      log.info(
+          "continuing the answer of request {} on {} after {} tokens from {}",
+          requestId,
+          choice.get().replica(),
+          partial.tokens(),
+          failed);
+      send(choice.get(), wire.body(call, true, endpoint, true, partial), true);
+      return true;
     }
 
     private void modelSucceeded() {
@@ -177,13 +254,56 @@ public class UpstreamStreams {
     private final class Attempt {
       private final Replica replica;
       private final Breakers.Permit permit;
+      // This attempt continues an answer another replica began.
+      private final boolean continues;
+      // How many tokens of the answer came before this attempt (a continuation's usage adds them).
+      private final int tokensBefore;
       private final AtomicBoolean released = new AtomicBoolean();
-      private boolean done;
+      private volatile boolean done;
       private boolean finishSeen;
+      private volatile long lastEventNanos = System.nanoTime();
+      private volatile boolean stalled;
+      private volatile @Nullable ScheduledFuture<?> watch;
 
-      Attempt(Replica replica, Breakers.Permit permit) {
+      Attempt(Replica replica, Breakers.Permit permit, boolean continues) {
         this.replica = replica;
         this.permit = permit;
+        this.continues = continues;
+        this.tokensBefore = partial.tokens();
+      }
+
+      /**
+       * Cancels the transfer once the answer has started and this replica sent nothing for the
+       * stall timeout; the failure that follows ends the attempt as stalled.
+       */
+      void watch(EventSource source) {
+        long limit = continuation.stallTimeout().toNanos();
+        long every = Math.max(TimeUnit.MILLISECONDS.toNanos(50), limit / 4);
+        watch =
+            stallWatch.scheduleWithFixedDelay(
+                () -> {
+                  if (done || finished.get() || !chunkDelivered) {
+                    return;
+                  }
+                  if (System.nanoTime() - lastEventNanos > limit) {
+                    stalled = true;
+                    stopWatching();
+                    source.cancel();
+                  }
+                },
+                every,
+                every,
+                TimeUnit.NANOSECONDS);
+        if (released.get()) {
+          stopWatching(); // ended before the watch was set
+        }
+      }
+
+      private void stopWatching() {
+        ScheduledFuture<?> current = watch;
+        if (current != null) {
+          current.cancel(false);
+        }
       }
 
       private void opened() {
@@ -206,6 +326,10 @@ public class UpstreamStreams {
           if (finished.get() || done) {
             return;
           }
+          chunk = splice(chunk);
+          if (chunk == null) {
+            continue;
+          }
           if (!chunkDelivered) {
             permit.success();
             modelSucceeded();
@@ -221,6 +345,58 @@ public class UpstreamStreams {
           lastChunkId = chunk.id(null);
           listener.onChunk(chunk);
         }
+      }
+
+      /**
+       * The chunk as the client's stream carries it, or null when it carries nothing for the
+       * client: a continuation's opening chunk, or one that only reported token ids.
+       */
+      private @Nullable Chunk splice(Chunk chunk) {
+        boolean onlyIds = call.choices() == 1 && partial.add(chunk);
+        boolean empty =
+            !chunk.hasOutput()
+                && chunk.finishReason() == null
+                && chunk.usage() == null
+                && chunk.logprobs().isEmpty();
+        if (empty && (continues || onlyIds)) {
+          return null;
+        }
+        String id = streamId;
+        if (id == null) {
+          streamId = chunk.id(null);
+        } else if (continues) {
+          chunk.raw().put("id", id);
+        }
+        if (continues && chunk.usage() != null && !replica.endpoint().engine().takesExtensions()) {
+          return wholeAnswerUsage(chunk);
+        }
+        return chunk;
+      }
+
+      /**
+       * An engine that continued from text counts the earlier part as prompt: counted as completion
+       * instead, as in the uninterrupted answer (by the gateway's count of it: an estimate).
+       */
+      private Chunk wholeAnswerUsage(Chunk chunk) {
+        Chunk.Usage reported = chunk.usage();
+        Chunk.Usage usage =
+            new Chunk.Usage(
+                Math.max(0, reported.promptTokens() - tokensBefore),
+                reported.completionTokens() + tokensBefore,
+                true);
+        if (chunk.raw().get("usage") instanceof com.fasterxml.jackson.databind.node.ObjectNode u) {
+          u.put("prompt_tokens", usage.promptTokens())
+              .put("completion_tokens", usage.completionTokens())
+              .put("total_tokens", usage.total())
+              .put("estimated", true);
+        }
+        return new Chunk(
+            chunk.raw(),
+            chunk.choice(),
+            chunk.text(),
+            chunk.toolCalls(),
+            chunk.finishReason(),
+            usage);
       }
 
       private void completed() {
@@ -262,9 +438,18 @@ public class UpstreamStreams {
         if (!chunkDelivered && error.retryable() && pool.anyLeft(tried)) {
           listener.onFailover(replica.name(), error);
           next();
-        } else {
+        } else if (!(chunkDelivered && continuable(error) && continueAnswer(replica, error))) {
           fail(error);
         }
+      }
+
+      /** A failure of the replica, not of the request: lost, silent, or its engine failed. */
+      private boolean continuable(UpstreamError error) {
+        return switch (error.kind()) {
+          case CONNECTION, TIMEOUT -> true;
+          case IN_STREAM -> error.unavailable();
+          default -> false;
+        };
       }
 
       /** The caller cancelled: stop the transfer and give back the slot and the permission. */
@@ -275,6 +460,7 @@ public class UpstreamStreams {
       }
 
       private void release() {
+        stopWatching();
         if (released.compareAndSet(false, true)) {
           replica.release();
         }
@@ -302,6 +488,7 @@ public class UpstreamStreams {
             if (finished.get() || done) {
               return;
             }
+            lastEventNanos = System.nanoTime();
             if ("[DONE]".equals(data.trim())) {
               withRequestId(Attempt.this::completed);
               return;
@@ -330,7 +517,9 @@ public class UpstreamStreams {
               return;
             }
             UpstreamError error;
-            if (response != null && !response.isSuccessful()) {
+            if (stalled) {
+              error = UpstreamError.stalled(continuation.stallTimeout());
+            } else if (response != null && !response.isSuccessful()) {
               error = wire.httpError(response, bodyOf(response));
             } else if (response != null && t instanceof IllegalStateException) {
               error =

@@ -31,6 +31,23 @@ public class UpstreamWire {
    * standard chat-completions fields (some refuse unknown ones).
    */
   byte[] body(ChatCall call, boolean stream, UpstreamEndpoint endpoint) {
+    return body(call, stream, endpoint, false, null);
+  }
+
+  /**
+   * The request body, asking our model service for the generated token ids ({@code tokenIds}: what
+   * continues the answer exactly should the replica fail), or continuing {@code partial} (an answer
+   * another replica began): our model service gets its token ids ({@code continue_token_ids}, its
+   * own extension, which counts them against {@code max_tokens}); other engines get its text as a
+   * last assistant message to be continued (vLLM's {@code continue_final_message}) and the
+   * remaining {@code max_tokens}.
+   */
+  byte[] body(
+      ChatCall call,
+      boolean stream,
+      UpstreamEndpoint endpoint,
+      boolean tokenIds,
+      @Nullable PartialAnswer partial) {
     ObjectNode body = mapper.createObjectNode();
     body.put("model", endpoint.model() != null ? endpoint.model() : call.upstreamModel());
     ArrayNode messages = body.putArray("messages");
@@ -46,11 +63,19 @@ public class UpstreamWire {
         m.put("tool_call_id", message.toolCallId());
       }
     }
+    boolean ours = endpoint.engine().takesExtensions();
+    int maxTokens = call.maxTokens();
+    if (partial != null && !ours) {
+      messages.addObject().put("role", "assistant").put("content", partial.text());
+      body.put("continue_final_message", true);
+      body.put("add_generation_prompt", false);
+      maxTokens = Math.max(1, maxTokens - partial.tokens());
+    }
     body.put("stream", stream);
     if (stream) {
       body.putObject("stream_options").put("include_usage", true);
     }
-    body.put("max_tokens", call.maxTokens());
+    body.put("max_tokens", maxTokens);
     body.put("temperature", call.temperature());
     body.put("top_p", call.topP());
     if (!call.stop().isEmpty()) {
@@ -60,8 +85,15 @@ public class UpstreamWire {
     if (call.seed() != null) {
       body.put("seed", call.seed());
     }
-    if (call.ignoreEos() != null && endpoint.engine().takesExtensions()) {
+    if (call.ignoreEos() != null && ours) {
       body.put("ignore_eos", call.ignoreEos());
+    }
+    if (ours && (tokenIds || partial != null)) {
+      body.put("return_token_ids", true);
+    }
+    if (ours && partial != null && !partial.tokenIds().isEmpty()) {
+      ArrayNode ids = body.putArray("continue_token_ids");
+      partial.tokenIds().forEach(ids::add);
     }
     // Standard fields that peer engines take too; sent only when the client asked for them, as
     // the client sent them.
