@@ -86,8 +86,27 @@ runtime-lock: setup-python
 	$(PY) scripts/runtime-lock.py
 
 ## ---- container images -------------------------------------------------------------------------
+# Each image is built again when what goes into it changed (or it is gone): a stamp per image.
+IMAGE_STAMP_DIR := .cache/images
+BASES_INPUTS := scripts/build-base-images.sh scripts/build-images.sh deploy/bases/Containerfile \
+                deploy/bases/postgres-entrypoint.sh deploy/bases/nginx-entrypoint.sh
+MODEL_IMAGE_INPUTS := python-model-service/Dockerfile python-model-service/requirements-runtime.lock \
+                      $(shell find $(PY_DIR)/app -type f -not -path '*/__pycache__/*')
+GATEWAY_IMAGE_INPUTS := java-gateway/Dockerfile deploy/docker/HealthCheck.java $(JAVA_DIR)/pom.xml \
+                        $(JAVA_SOURCES)
+
 images: setup-containers
-	scripts/build-images.sh
+	@source scripts/podman-env.sh && \
+	  for i in gateway=llm-service/gateway:0.1.0 model-service=llm-service/model-service:0.1.0-cpu; do \
+	    podman image exists "$${i#*=}" || rm -f "$(IMAGE_STAMP_DIR)/$${i%%=*}.built"; \
+	  done
+	@$(MAKE) --no-print-directory $(IMAGE_STAMP_DIR)/gateway.built $(IMAGE_STAMP_DIR)/model-service.built
+$(IMAGE_STAMP_DIR)/gateway.built: $(GATEWAY_IMAGE_INPUTS) $(BASES_INPUTS)
+	scripts/build-images.sh gateway
+	touch $@
+$(IMAGE_STAMP_DIR)/model-service.built: $(MODEL_IMAGE_INPUTS) $(BASES_INPUTS)
+	scripts/build-images.sh model-service
+	touch $@
 
 # Not part of `make test`: a cold run builds the images (tens of minutes on two cores), and the
 # checks start the stacks for real. The timings are in README.md (Docker Compose).

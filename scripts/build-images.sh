@@ -5,6 +5,8 @@
 # on local base images made from Debian packages (scripts/build-base-images.sh), since these machines
 # reach no container registry. BASES=official builds on the Dockerfiles' defaults (the official
 # images) instead. Prints each build's time and each image's size.
+#
+#   scripts/build-images.sh [gateway] [model-service]     # default both
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/podman-env.sh
@@ -37,16 +39,36 @@ if [ -n "$TORCH_INDEX_URL" ]; then
 fi
 model_args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
 
+# A machine whose HTTPS goes through a proxy that re-signs it trusts that proxy's CA
+# (/usr/local/share/ca-certificates); so must pip, npm and Maven inside the build. Its CA store is
+# lent to the build steps as read-only mounts, with pip and npm pointed at it: nothing of it is
+# copied into an image.
+trust=()
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > .cache/images/pip.conf
+  printf 'cafile=/etc/ssl/certs/ca-certificates.crt\n' > .cache/images/npmrc
+  trust=(-v /etc/ssl/certs:/etc/ssl/certs:ro -v "$PWD/.cache/images/pip.conf:/etc/pip.conf:ro"
+         -v "$PWD/.cache/images/npmrc:/etc/npmrc:ro" -v "$PWD/.cache/images/npmrc:/usr/etc/npmrc:ro")
+  echo "==> images: the build steps trust this machine's CA certificates (mounted, not copied)"
+fi
+
 build() {  # image dockerfile args...: one timed build
   local image=$1 dockerfile=$2 start
   shift 2
   echo "==> images: building $image"
   start=$(date +%s)
   # The host's network: pip, npm and Maven reach their registries as the host does.
-  podman build --network host -f "$dockerfile" -t "$image" "$@" . >".cache/images/$(basename "${image%%:*}").log" 2>&1 \
+  podman build --format docker --network host "${trust[@]}" -f "$dockerfile" -t "$image" "$@" . >".cache/images/$(basename "${image%%:*}").log" 2>&1 \
     || { tail -n 40 ".cache/images/$(basename "${image%%:*}").log"; exit 1; }
   echo "$image built in $(( $(date +%s) - start )) s"
 }
-build "$GATEWAY_IMAGE" java-gateway/Dockerfile "${gateway_args[@]}"
-build "$MODEL_IMAGE" python-model-service/Dockerfile "${model_args[@]}"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(gateway model-service)
+for target in "${targets[@]}"; do
+  case $target in
+    gateway) build "$GATEWAY_IMAGE" java-gateway/Dockerfile "${gateway_args[@]}" ;;
+    model-service) build "$MODEL_IMAGE" python-model-service/Dockerfile "${model_args[@]}" ;;
+    *) echo "unknown image: $target" >&2; exit 2 ;;
+  esac
+done
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "llm-service/|llm-base/"

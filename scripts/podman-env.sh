@@ -18,6 +18,7 @@ cat > "$_root/.cache/podman/containers.conf" <<CONF
 default_ulimits = ["nofile=$_nofile:$_nofile", "nproc=$_nproc:$_nproc"]
 [engine]
 runtime = "runc"
+[network]
 network_backend = "netavark"
 CONF
 export CONTAINERS_CONF="$_root/.cache/podman/containers.conf"
