@@ -89,7 +89,8 @@ runtime-lock: setup-python
 # Each image is built again when what goes into it changed (or it is gone): a stamp per image.
 IMAGE_STAMP_DIR := .cache/images
 BASES_INPUTS := scripts/build-base-images.sh scripts/build-images.sh deploy/bases/Containerfile \
-                deploy/bases/postgres-entrypoint.sh deploy/bases/nginx-entrypoint.sh
+                deploy/bases/postgres-entrypoint.sh deploy/bases/nginx-entrypoint.sh \
+                deploy/bases/redis-entrypoint.sh
 MODEL_IMAGE_INPUTS := python-model-service/Dockerfile python-model-service/requirements-runtime.lock \
                       $(shell find $(PY_DIR)/app -type f -not -path '*/__pycache__/*')
 GATEWAY_IMAGE_INPUTS := java-gateway/Dockerfile deploy/docker/HealthCheck.java $(JAVA_DIR)/pom.xml \
