@@ -113,7 +113,7 @@ $(IMAGE_STAMP_DIR)/model-service.built: $(MODEL_IMAGE_INPUTS) $(BASES_INPUTS)
 # checks start the stacks for real. The timings are in README.md (Docker Compose).
 test-images: setup-python images
 	source scripts/podman-env.sh && PODMAN_COMPOSE=$(abspath $(PODMAN_COMPOSE_VENV))/bin/podman-compose \
-	  $(PY) -m pytest -q -c tests/pytest.ini -p no:cacheprovider --run-images tests/test_images.py
+	  $(PY) -m pytest -q -rP -c tests/pytest.ini -p no:cacheprovider --run-images tests/test_images.py
 
 demo-model: setup-python
 	@cd $(PY_DIR) && $(PY) -m app.demo_model
