@@ -19,7 +19,8 @@ export JAVA_RUN_HOME
 JAVA_SOURCES := $(shell find $(JAVA_DIR)/src/main $(WEB_DIR) -type f -not -path '*/node_modules/*' 2>/dev/null)
 
 .PHONY: help setup setup-python setup-java setup-web setup-browser setup-services up test lint \
-        test-python test-java test-e2e test-web bench demo-model clean
+        test-python test-java test-e2e test-web bench demo-model clean \
+        setup-containers runtime-lock images test-images
 
 help:
 	@echo "make up          install what is missing, build, and run every tier (Ctrl-C stops)"
@@ -27,6 +28,8 @@ help:
 	@echo "make bench       run the benchmarks (results under bench/results/)"
 	@echo "make lint        ruff + mypy (Python); Java formatting is checked inside mvn verify"
 	@echo "make demo-model  build the bundled demo model (cached)"
+	@echo "make images      build both container images with podman (local Debian-made base images)"
+	@echo "make test-images run the compose stack's cpu and scale profiles from those images and check them"
 	@echo "make clean       remove build outputs and caches (keeps the Python venv: make clean-all)"
 
 ## ---- install --------------------------------------------------------------------------------
@@ -63,6 +66,54 @@ setup-services:
 	@scripts/apt-install.sh --if-missing '/usr/lib/postgresql/*/bin/postgres' postgresql
 	@scripts/apt-install.sh --if-missing /usr/bin/redis-server redis-server
 	@scripts/apt-install.sh --if-missing /usr/sbin/nginx nginx
+
+# podman and what it needs here (runc: crun refuses this machine's hybrid cgroup layout; netavark and
+# aardvark-dns: container names resolve on a compose network), debootstrap for the local base images,
+# and podman-compose from PyPI in a venv of its own: Debian's 1.0.3 knows no compose profiles.
+PODMAN_COMPOSE_VENV := .cache/podman-compose
+setup-containers: $(PODMAN_COMPOSE_VENV)/.installed
+	@scripts/apt-install.sh --if-missing /usr/bin/podman podman
+	@scripts/apt-install.sh --if-missing /usr/sbin/runc runc
+	@scripts/apt-install.sh --if-missing /usr/lib/podman/netavark netavark aardvark-dns
+	@scripts/apt-install.sh --if-missing /usr/sbin/debootstrap debootstrap
+$(PODMAN_COMPOSE_VENV)/.installed:
+	python3 -m venv $(PODMAN_COMPOSE_VENV)
+	$(PODMAN_COMPOSE_VENV)/bin/pip install --disable-pip-version-check -q podman-compose==1.6.0
+	touch $@
+
+# python-model-service/requirements-runtime.lock (what the images install) from requirements.lock.
+runtime-lock: setup-python
+	$(PY) scripts/runtime-lock.py
+
+## ---- container images -------------------------------------------------------------------------
+# Each image is built again when what goes into it changed (or it is gone): a stamp per image.
+IMAGE_STAMP_DIR := .cache/images
+BASES_INPUTS := scripts/build-base-images.sh scripts/build-images.sh deploy/bases/Containerfile \
+                deploy/bases/postgres-entrypoint.sh deploy/bases/nginx-entrypoint.sh \
+                deploy/bases/redis-entrypoint.sh
+MODEL_IMAGE_INPUTS := python-model-service/Dockerfile python-model-service/requirements-runtime.lock \
+                      $(shell find $(PY_DIR)/app -type f -not -path '*/__pycache__/*')
+GATEWAY_IMAGE_INPUTS := java-gateway/Dockerfile deploy/docker/HealthCheck.java $(JAVA_DIR)/pom.xml \
+                        $(JAVA_SOURCES)
+
+images: setup-containers
+	@source scripts/podman-env.sh && \
+	  for i in gateway=llm-service/gateway:0.1.0 model-service=llm-service/model-service:0.1.0-cpu; do \
+	    podman image exists "$${i#*=}" || rm -f "$(IMAGE_STAMP_DIR)/$${i%%=*}.built"; \
+	  done
+	@$(MAKE) --no-print-directory $(IMAGE_STAMP_DIR)/gateway.built $(IMAGE_STAMP_DIR)/model-service.built
+$(IMAGE_STAMP_DIR)/gateway.built: $(GATEWAY_IMAGE_INPUTS) $(BASES_INPUTS)
+	scripts/build-images.sh gateway
+	touch $@
+$(IMAGE_STAMP_DIR)/model-service.built: $(MODEL_IMAGE_INPUTS) $(BASES_INPUTS)
+	scripts/build-images.sh model-service
+	touch $@
+
+# Not part of `make test`: a cold run builds the images (tens of minutes on two cores), and the
+# checks start the stacks for real. The timings are in README.md (Docker Compose).
+test-images: setup-python images
+	source scripts/podman-env.sh && PODMAN_COMPOSE=$(abspath $(PODMAN_COMPOSE_VENV))/bin/podman-compose \
+	  $(PY) -m pytest -q -rP -c tests/pytest.ini -p no:cacheprovider --run-images tests/test_images.py
 
 demo-model: setup-python
 	@cd $(PY_DIR) && $(PY) -m app.demo_model

@@ -206,15 +206,17 @@ def follow(
     retry: float = 0.2,
     deadline: float = 120.0,
     give_up_on: Collection[int] = (),
+    last_event_id: str = "",
 ) -> Followed:
     """Reads a resumable event stream the way a browser's EventSource does: after a dropped connection,
     a refused one or an error status it reconnects after ``retry`` seconds with ``Last-Event-ID`` set
     to the last id it received, until a ``final`` event, a 204 (the stream has nothing left), a status
     in ``give_up_on`` (``ended_by`` "refused": a 401 would never change by waiting) or ``deadline``
-    seconds. Through a load balancer, a reconnect may land on another gateway replica."""
+    seconds. Through a load balancer, a reconnect may land on another gateway replica. A reader that
+    saw part of the stream elsewhere starts from ``last_event_id``."""
     received: list[Event] = []
     connections = 0
-    last_id = ""
+    last_id = last_event_id
     give_up = time.monotonic() + deadline
     while time.monotonic() < give_up:
         connections += 1

@@ -30,9 +30,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from harness.compose import ComposeStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_DIR = ROOT / "python-model-service"
@@ -675,6 +678,39 @@ class Stack:
         second = self.add_gateway(models, postgres=postgres, redis=redis, env=gateway_env, wait=False)
         self.wait_ready(second, *models)
         return Replicas(postgres, redis, models, [first, second], self.add_load_balancer([first, second]))
+
+    # ---- the compose stack in containers --------------------------------------------------------------
+
+    def add_compose(self, profile: str, *, wait: bool = True) -> ComposeStack:
+        """docker-compose.yml's ``profile`` run with podman from the images ``make images`` built, as a
+        compose project of its own (free host ports, this stack's admin key); ``up`` and, with
+        ``wait``, every container healthy. At the stack's end its containers' output goes to the logs
+        and it is taken down, volumes included."""
+        from harness.compose import ComposeStack, compose_env
+
+        project = f"llm{secrets.token_hex(3)}{profile}"
+        models = self.dir(f"{project}-models")
+        env = compose_env(
+            profile,
+            admin_key=self.admin_key,
+            gateway_port=free_port(),
+            lb_port=free_port(),
+            models_dir=models,
+        )
+        compose = ComposeStack(
+            profile, project=project, env=env, workdir=self.workdir, logs=self.logs, admin_key=self.admin_key
+        )
+
+        def take_down() -> None:
+            compose.save_logs()
+            compose.down(volumes=True)
+
+        self._cleanups.append(take_down)
+        if wait:
+            compose.up()
+        else:
+            compose.compose("up", "-d", "--no-build")
+        return compose
 
     # ---- the two-tier stack of the cross-tier tests ----------------------------------------------------
 

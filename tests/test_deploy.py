@@ -481,6 +481,72 @@ def test_dockerfile_is_multi_stage_non_root_and_checks_health(
                 )
 
 
+@pytest.mark.parametrize(
+    ("path", "official"),
+    [
+        (MODEL_DOCKERFILE, {"PYTHON_IMAGE": "python:3.11"}),
+        (
+            GATEWAY_DOCKERFILE,
+            {"NODE_IMAGE": "node:20", "MAVEN_IMAGE": "maven:3.9", "JRE_IMAGE": "eclipse-temurin:21"},
+        ),
+    ],
+    ids=["model-service", "gateway"],
+)
+def test_dockerfile_base_images_are_build_args_that_default_to_the_official_images(
+    path: Path, official: dict[str, str]
+) -> None:
+    # A machine that reaches no registry passes local bases (scripts/build-base-images.sh); a user's
+    # `docker compose build` gets the official ones.
+    parser = dockerfile(path)
+    froms = [ins["value"].split()[0] for ins in parser.structure if ins["instruction"] == "FROM"]
+    stages = {ins["value"].split()[-1] for ins in parser.structure if ins["instruction"] == "FROM"}
+    assert {f for f in froms if f not in stages} == {"${" + arg + "}" for arg in official}
+    defaults = dict(
+        ins["value"].split("=", 1)
+        for ins in parser.structure[
+            : min(i for i, ins in enumerate(parser.structure) if ins["instruction"] == "FROM")
+        ]
+        if ins["instruction"] == "ARG"
+    )
+    for arg, prefix in official.items():
+        assert defaults[arg].startswith(prefix + "."), f"{arg}={defaults[arg]}"
+        assert re.search(r":\d+(\.\d+)+", defaults[arg]), f"unpinned default {defaults[arg]}"
+
+
+def test_compose_builds_the_cpu_variant_for_cpu_and_scale_and_the_default_for_gpu() -> None:
+    services = compose()["services"]
+    models = model_services(services)
+    for name in ("model-service", "model-service-2"):
+        assert models[name]["build"]["args"]["TORCH_VARIANT"] == "cpu", name
+        assert models[name]["image"].endswith("-cpu"), "two variants must not share a tag"
+    gpu = models["model-service-gpu"]
+    assert "args" not in gpu["build"] and not gpu["image"].endswith("-cpu")
+    variants = re.search(r"TORCH_VARIANT=(\w+)", MODEL_DOCKERFILE.read_text())
+    assert variants is not None and variants.group(1) == "cuda", "the Dockerfile's default is the GPU one"
+    # The third-party images can be replaced (local stand-ins) but default to the official ones.
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for name, official in (("postgres", "postgres:17"), ("redis", "redis:7"), ("nginx", "nginx:1")):
+        assert re.fullmatch(
+            r"\$\{[A-Z_]+_IMAGE:-" + re.escape(official) + r"[.\d]+-bookworm\}", raw[name]["image"]
+        )
+
+
+def test_the_images_install_the_runtime_lock_a_subset_of_the_lock_without_dev_tools() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+        return {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in (ln.split("==", 1) for ln in lines)}
+
+    service = ROOT / "python-model-service"
+    full, runtime = pins(service / "requirements.lock"), pins(service / "requirements-runtime.lock")
+    # setuptools: torch needs it, and pip freeze leaves it out of requirements.lock.
+    assert {n: v for n, v in runtime.items() if n != "setuptools"}.items() <= full.items()
+    for tool in ("pytest", "ruff", "mypy", "openai", "kubernetes-validate", "dockerfile-parse", "matplotlib"):
+        assert tool not in runtime, f"{tool} is not needed at run time"
+    for needed in ("torch", "transformers", "tokenizers", "fastapi", "uvicorn", "jinja2"):
+        assert needed in runtime
+    assert "requirements-runtime.lock" in MODEL_DOCKERFILE.read_text()
+
+
 def test_model_service_image_serves_the_demo_model_the_gateway_expects() -> None:
     parser = dockerfile(MODEL_DOCKERFILE)
     env = parser.envs  # the final stage's environment
