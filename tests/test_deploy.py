@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -542,8 +543,9 @@ def test_the_images_install_the_runtime_lock_a_subset_of_the_lock_without_dev_to
     assert {n: v for n, v in runtime.items() if n != "setuptools"}.items() <= full.items()
     for tool in ("pytest", "ruff", "mypy", "openai", "kubernetes-validate", "dockerfile-parse", "matplotlib"):
         assert tool not in runtime, f"{tool} is not needed at run time"
-    for needed in ("torch", "transformers", "tokenizers", "fastapi", "uvicorn", "jinja2"):
-        assert needed in runtime
+    declared = tomllib.loads((service / "pyproject.toml").read_text())["project"]["dependencies"]
+    for needed in [re.split(r"[\[=<>!~ ]", d, maxsplit=1)[0].lower() for d in declared] + ["jinja2"]:
+        assert needed in runtime, f"{needed} is a runtime dependency (pyproject.toml): make runtime-lock"
     assert "requirements-runtime.lock" in MODEL_DOCKERFILE.read_text()
 
 
