@@ -13,6 +13,7 @@ counted across both.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,6 +145,23 @@ def test_cpu_a_chat_is_answered_through_the_gateway(cpu: ComposeStack) -> None:
     with cpu.gateway_client(key="sk-wrong") as stranger:
         refused = chat(stranger)
     assert refused.status_code == 401 and refused.json()["error"]["type"]
+
+
+def test_cpu_the_image_serves_tool_calls_and_structured_outputs(cpu: ComposeStack) -> None:
+    # The image's runtime lock must carry the grammar library: a forced call and a schema come back valid.
+    city = {"type": "string", "enum": ["北京", "上海"]}
+    shape = {"type": "object", "properties": {"city": city}, "required": ["city"]}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": shape}}
+    schema = {"type": "json_schema", "json_schema": {"name": "w", "schema": shape}}
+    ask = {"model": MODEL, "messages": [{"role": "user", "content": "天气"}], "temperature": 0}
+    ask["max_tokens"] = 200
+    with cpu.gateway_client() as gateway:
+        called = gateway.post("/v1/chat/completions", json=ask | {"tools": [tool], "tool_choice": "required"})
+        assert called.status_code == 200, called.text
+        (call,) = called.json()["choices"][0]["message"]["tool_calls"]
+        assert json.loads(call["function"]["arguments"])["city"] in ("北京", "上海")
+        shaped = gateway.post("/v1/chat/completions", json=ask | {"response_format": schema})
+        assert json.loads(answer(shaped))["city"] in ("北京", "上海")
 
 
 def test_cpu_a_stream_resumes_with_last_event_id(cpu: ComposeStack) -> None:
