@@ -908,7 +908,8 @@ def continuation_table(rows: list[dict]) -> str:
 
     lines = [
         "| fault | continuation | answers | completed (exact) | cut (clean error) "
-        "| gap at the splice p50 (ms) | max (ms) | normal gap p50 (ms) | p99 (ms) | fault to error p50 (ms) |",
+        "| gap at the splice p50 (ms) | max (ms) | normal gap p50 (ms) | p99 (ms) "
+        "| fault to error p50 (ms) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
