@@ -13,6 +13,12 @@ stand in for the model service. Three scenarios, each against its own gateway:
 - ``switch``: N streams running, then maintenance is turned on: the running streams must complete,
   new requests must get the maintenance reply (``X-Degraded: maintenance``); then it is turned off
   and normal replies must come back.
+- ``continued``: two demo-model replicas, two gateways in front of them (continuation failover on and
+  off); N greedy answers (``ignore_eos``) streaming from one replica when it is killed (SIGKILL) or
+  stopped (SIGSTOP, past the stall timeout). With continuation on every answer must complete, equal to
+  the uninterrupted one; off, every one must end with a clean error event and one ``[DONE]``. The gap
+  at the splice (the last content chunk before the fault to the first after) is set against the
+  answers' normal gap between chunks. Needs the demo model (``DEMO_MODEL_DIR``); a PNG beside the JSON.
 
 A stream "ended cleanly" when it got its full answer then ``[DONE]``, a clean error event then
 ``[DONE]`` (or an error status with the JSON error envelope), or a degraded reply (``X-Degraded``);
@@ -28,8 +34,9 @@ import json
 import os
 import re
 import signal
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,10 +47,11 @@ from gateway_bench import JAR, fake_upstream, gateway, logs_dir, new_admin_key, 
 from loadgen import RequestTrace, percentile, run_load, stream_once
 from serving_bench import RESULTS
 
-from harness.stack import Process, Stack
+from harness import sse
+from harness.stack import Gateway, Process, Stack
 
 MAINTENANCE_MESSAGE = "Down for maintenance (fault benchmark); back in a minute."
-SCENARIOS = ("killed", "slow", "switch")
+SCENARIOS = ("killed", "slow", "switch", "continued")
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class Plan:
     wave_every_s: float = 1.0
     probe_every_s: float = 0.1  # new requests after a switch flip, one this often ...
     probe_for_s: float = 2.0  # ... for this long
+    continuation_streams: int = 16  # greedy demo-model answers on the failing replica ...
+    continuation_tokens: int = 200  # ... this long (ignore_eos)
+    stall_timeout_s: float = 3.0  # GATEWAY_CONTINUATION_STALL_TIMEOUT in the continuation scenario
     recovery_limit_s: float = 20.0  # after a kill, probe this long for answers from the survivor
     warmup: int = 40  # short requests before each scenario (the JVM's first requests are slow)
     breaker: dict[str, dict[str, str]] = field(
@@ -653,7 +664,316 @@ async def _switch(plan: Plan, gw: str, key: str) -> dict:
     }
 
 
-RUNNERS = {"killed": killed_replica, "slow": slow_replica, "switch": switch_flipped}
+# ---- continuation: an answer cut by a dead or stalled replica, continued on the other one -----------
+
+CONTINUATION_PROMPTS = ("介绍一下长城", "什么是人工智能?", "写一首关于春天的诗", "Tell me a short story.")
+
+
+@dataclass
+class Answer:
+    """One greedy answer read live (the scenario waits on how far each has got), with each content
+    chunk's arrival."""
+
+    prompt: str
+    chunks: list[float] = field(default_factory=list)
+    text: str = ""
+    status: int | None = None
+    error: str | None = None  # the error event's code, or what went wrong on the client side
+    done: int = 0  # how many [DONE] events
+    end: float | None = None
+
+
+def greedy(prompt: str, max_tokens: int) -> dict:
+    return {
+        "model": "demo-model",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+    }
+
+
+async def read_answer(client: httpx.AsyncClient, answer: Answer, max_tokens: int) -> Answer:
+    """Streams one answer into ``answer`` through the harness's SSE reader."""
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=greedy(answer.prompt, max_tokens)) as r:
+            answer.status = r.status_code
+            async for event in sse.aevents(r):
+                if event.data == "[DONE]":
+                    answer.done += 1
+                    continue
+                payload = event.json()
+                if isinstance(payload, dict) and payload.get("error"):
+                    answer.error = str(payload["error"].get("code") or payload["error"])
+                text = "".join(sse.chunk_texts([payload]))
+                if text:
+                    answer.chunks.append(time.perf_counter())
+                    answer.text += text
+    except httpx.HTTPError as e:
+        answer.error = f"client: {e!r}"[:200]
+    answer.end = time.perf_counter()
+    return answer
+
+
+def splice(answer: Answer, fault: float) -> tuple[float | None, float | None]:
+    """(the gap across the fault: last content chunk before it to the first after, the answer's
+    median gap elsewhere), in ms."""
+    before = [t for t in answer.chunks if t <= fault]
+    after = [t for t in answer.chunks if t > fault]
+    gap = None if not before or not after else (after[0] - before[-1]) * 1000
+    others = [
+        (b - a) * 1000 for a, b in zip(answer.chunks, answer.chunks[1:], strict=False) if not (a <= fault < b)
+    ]
+    return gap, (statistics.median(others) if others else None)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], limit_s: float, what: str) -> None:
+    deadline = time.perf_counter() + limit_s
+    while not await check():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"timed out after {limit_s:g} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def in_rotation(admin: httpx.AsyncClient, replica: Process) -> bool | None:
+    """Whether the gateway has ``replica`` in rotation (its /admin/status)."""
+    replicas = (await admin.get("/admin/status")).json()["replicas"]
+    mine = [r for r in replicas if f":{replica.port}" in r["name"]]
+    return bool(mine[0]["ready"]) if mine else None
+
+
+def continued(plan: Plan, jar: Path) -> dict:
+    """Two demo-model replicas and two gateways in front of them, continuation on and off; for each
+    fault (kill -9, SIGSTOP past the stall timeout) and each gateway, N greedy answers streaming from
+    one replica when it fails."""
+    with servers() as stack:
+        victim = stack.add_model_service(name="fault-model-a", wait=False)
+        other = stack.add_model_service(name="fault-model-b")
+        stack.wait_ready(victim)
+        env = {
+            "GATEWAY_UPSTREAM_HEALTHINTERVAL": "300ms",
+            "GATEWAY_CONTINUATION_STALL_TIMEOUT": f"{plan.stall_timeout_s:g}s",
+            # each run fails one replica's N answers: its breaker must not keep it out of the next run
+            "GATEWAY_BREAKER_WINDOW": "100",
+            "GATEWAY_BREAKER_MINIMUMCALLS": "100",
+        }
+        gateways = {
+            on: gateway(
+                stack,
+                [victim, other],
+                new_admin_key(),
+                f"fault-continuation-{'on' if on else 'off'}",
+                jar=jar,
+                env={**env, "GATEWAY_CONTINUATION_ENABLED": str(on).lower()},
+            )
+            for on in (True, False)
+        }
+        return asyncio.run(_continued(plan, stack, gateways, victim, other))
+
+
+async def _continued(
+    plan: Plan, stack: Stack, gateways: dict[bool, Gateway], victim: Process, other: Process
+) -> dict:
+    checks: list[dict] = []
+    rows: list[dict] = []
+    records: dict[str, list[dict]] = {}
+    n = plan.continuation_streams
+    tokens = plan.continuation_tokens
+    prompts = [CONTINUATION_PROMPTS[i % len(CONTINUATION_PROMPTS)] for i in range(n)]
+    clients = {
+        on: httpx.AsyncClient(
+            base_url=g.url, headers={"Authorization": f"Bearer {g.admin_key}"}, timeout=plan.deadline_s * 4
+        )
+        for on, g in gateways.items()
+    }
+    try:
+        # The uninterrupted answers, and a warm-up of both gateways.
+        references = {
+            a.prompt: a.text
+            for a in await asyncio.gather(
+                *(read_answer(clients[True], Answer(p), tokens) for p in CONTINUATION_PROMPTS)
+            )
+        }
+        await asyncio.gather(*(read_answer(clients[False], Answer(p), 8) for p in CONTINUATION_PROMPTS))
+        for fault in ("killed", "stalled"):
+            for on in (True, False):
+                client = clients[on]
+                stack.kill(other, signal.SIGSTOP)  # so that every answer goes to the victim
+                try:
+                    await wait_until(
+                        lambda c=client: _is(in_rotation(c, other), False), 15, "the frozen replica to leave"
+                    )
+                    answers = [Answer(p) for p in prompts]
+                    tasks = [asyncio.create_task(read_answer(client, a, tokens)) for a in answers]
+
+                    async def started(answers: list[Answer] = answers) -> bool:
+                        return all(len(a.chunks) >= 5 or a.end is not None for a in answers)
+
+                    await wait_until(started, plan.deadline_s, "every answer to start")
+                finally:
+                    stack.kill(other, signal.SIGCONT)
+                await wait_until(
+                    lambda c=client: _is(in_rotation(c, other), True), 10, "the thawed replica to return"
+                )
+                faulted = time.perf_counter()
+                if fault == "killed":
+                    stack.kill(victim, signal.SIGKILL)
+                    done = await asyncio.gather(*tasks)
+                else:
+                    stack.kill(victim, signal.SIGSTOP)
+                    try:
+                        done = await asyncio.gather(*tasks)
+                    finally:
+                        stack.kill(victim, signal.SIGCONT)
+                label = f"{fault}, continuation {'on' if on else 'off'}"
+                rows.append(continuation_row(label, done, faulted, references, tokens, plan))
+                print(f"  {label}: {rows[-1]}", flush=True)
+                records[label] = [
+                    {
+                        "prompt": a.prompt,
+                        "status": a.status,
+                        "error": a.error,
+                        "done_events": a.done,
+                        "chunks_ms": [round((t - faulted) * 1000, 1) for t in a.chunks],
+                        "equals_uninterrupted": a.text == references[a.prompt],
+                    }
+                    for a in done
+                ]
+                if fault == "killed":
+                    stack.restart(victim)
+                for c in clients.values():
+                    await wait_until(
+                        lambda c=c: _is(in_rotation(c, victim), True), 30, "the victim to return"
+                    )
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    for r in rows:
+        on = r["scenario"].endswith("on")
+        if on:
+            check(
+                checks,
+                f"{r['scenario']}: every answer completed, equal to the uninterrupted one",
+                r["completed"] == r["streams"] and r["exact"] == r["streams"],
+                f"{r['completed']}/{r['streams']} completed, {r['exact']} exact",
+            )
+        else:
+            check(
+                checks,
+                f"{r['scenario']}: every answer cut with a clean error event",
+                r["cut_clean"] == r["streams"],
+                f"{r['cut_clean']}/{r['streams']}; errors {r['errors']}",
+            )
+    return {"rows": [], "continuation_rows": rows, "checks": checks, "streams": records}
+
+
+async def _is(value: Awaitable[bool | None], expected: bool) -> bool:
+    return await value is expected
+
+
+def continuation_row(
+    label: str, answers: list[Answer], fault: float, references: dict[str, str], tokens: int, plan: Plan
+) -> dict:
+    """One line of the continuation table."""
+    spliced = [splice(a, fault) for a in answers]
+    gaps = [g for g, _ in spliced if g is not None]
+    normal = [m for _, m in spliced if m is not None]
+    completed = [a for a in answers if a.error is None and a.done == 1 and a.status == 200]
+    cut = [a for a in answers if a.error is not None]
+    to_error = [(a.end - fault) * 1000 for a in cut if a.end is not None]
+    return {
+        "scenario": label,
+        "streams": len(answers),
+        "tokens": tokens,
+        "stall_timeout_s": plan.stall_timeout_s if label.startswith("stalled") else None,
+        "completed": len(completed),
+        "exact": sum(a.text == references[a.prompt] for a in completed),
+        # an error event in the stream (not a lost connection), then one [DONE]
+        "cut_clean": sum(not (a.error or "").startswith("client:") and a.done == 1 for a in cut),
+        "errors": sorted({a.error or "" for a in cut}),
+        "splice_gap_p50_ms": ms(gaps, 50) if completed else None,
+        "splice_gap_max_ms": round(max(gaps), 1) if gaps and completed else None,
+        "normal_gap_p50_ms": ms(normal, 50),
+        "normal_gap_p99_ms": ms(normal, 99),
+        "to_error_p50_ms": ms(to_error, 50),
+        "to_error_max_ms": round(max(to_error), 1) if to_error else None,
+        "tokens_before_fault_p50": statistics.median(sum(t <= fault for t in a.chunks) for a in answers),
+    }
+
+
+def continuation_table(rows: list[dict]) -> str:
+    def cell(v: float | None) -> str:
+        return "—" if v is None else f"{v:,.0f}"
+
+    lines = [
+        "| fault | continuation | answers | completed (exact) | cut (clean error) "
+        "| gap at the splice p50 (ms) | max (ms) | normal gap p50 (ms) | p99 (ms) "
+        "| fault to error p50 (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        fault, _, setting = r["scenario"].partition(", continuation ")
+        lines.append(
+            f"| {fault} | {setting} | {r['streams']} | {r['completed']} ({r['exact']}) | {r['cut_clean']} "
+            f"| {cell(r['splice_gap_p50_ms'])} | {cell(r['splice_gap_max_ms'])} "
+            f"| {cell(r['normal_gap_p50_ms'])} | {cell(r['normal_gap_p99_ms'])} "
+            f"| {cell(r['to_error_p50_ms'])} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_continuation(results: dict, path: Path) -> None:
+    """Per fault and setting: the gap at the splice (or the time from the fault to the error) against
+    the normal inter-token gap, one dot per answer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenario = results["scenarios"]["continued"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = []
+    for i, r in enumerate(scenario["continuation_rows"]):
+        labels.append(r["scenario"].replace(", ", "\n"))
+        recs = scenario["streams"][r["scenario"]]
+        ys = []
+        for rec in recs:
+            before = [t for t in rec["chunks_ms"] if t <= 0]
+            after = [t for t in rec["chunks_ms"] if t > 0]
+            if rec["error"] is None and before and after:
+                ys.append(after[0] - before[-1])
+        if ys:
+            ax.scatter(
+                [i] * len(ys), ys, color="C0", alpha=0.6, label="gap at the splice" if i == 0 else None
+            )
+        if r["normal_gap_p50_ms"] is not None:
+            ax.hlines(
+                r["normal_gap_p50_ms"],
+                i - 0.3,
+                i + 0.3,
+                color="C1",
+                label="normal gap p50" if i == 0 else None,
+            )
+        if r["to_error_p50_ms"] is not None:
+            ax.scatter(
+                [i],
+                [r["to_error_p50_ms"]],
+                marker="x",
+                color="C3",
+                label="fault to error p50" if i == 1 else None,
+            )
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms")
+    ax.set_title(f"Continuation failover ({results['machine']}, {results['date']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+RUNNERS = {"killed": killed_replica, "slow": slow_replica, "switch": switch_flipped, "continued": continued}
 
 
 # ---- report -------------------------------------------------------------------------------------------
@@ -693,8 +1013,17 @@ def markdown(results: dict) -> str:
         "or a degraded reply (`X-Degraded`). Times to a clean end count from the fault (the kill, the "
         "flip) for the streams it affected.",
         "",
-        table(rows),
-        "",
+        *([table(rows), ""] if rows else []),
+        *(
+            [
+                "## Continuation failover",
+                "",
+                continuation_table(results["scenarios"]["continued"]["continuation_rows"]),
+                "",
+            ]
+            if "continued" in results["scenarios"]
+            else []
+        ),
         "## Checks",
         "",
         *[f"- {'ok' if c['ok'] else '**FAILED**'}: {c['check']} ({c['detail']})" for c in checks],
@@ -735,6 +1064,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     md = markdown(results)
+    if "continued" in scenarios:
+        plot_continuation(results, args.out.with_suffix(".png"))
     args.out.with_suffix(".md").write_text(md)
     print(md)
     print(f"wrote {args.out} and {args.out.with_suffix('.md').name}")

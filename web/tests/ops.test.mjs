@@ -87,6 +87,8 @@ test("the live view shows the replica and the model breaker, and its numbers mov
   assert.match(await replica.innerText(), /127\.0\.0\.1/);
   assert.equal(await replica.locator(".badge").first().innerText(), "ready");
   assert.equal(await replica.locator("[data-state]").innerText(), "closed");
+  // No replica has failed mid-answer on this stack.
+  assert.match(await page.locator("#live-continued").innerText(), /continued on another replica.*: 0$/);
   const callsBefore = await modelBreakerCalls(page);
 
   for (let i = 0; i < 3; i++) await chat(stack.adminKey);

@@ -13,7 +13,7 @@ const POLL_MS = 3000;
  *              replicas: { name: string, ready: boolean, outstanding: number, breaker: string, queueDepth: number | null, estimatedWaitSeconds: number | null }[],
  *              breakers: { name: string, state: string, failureRate: number, slowRate: number, bufferedCalls: number }[],
  *              activeSwitches: { kind: string, model: string | null, expiresAt: string | null }[],
- *              admission?: Admission[] }} Snapshot */
+ *              admission?: Admission[], streamsContinued?: number }} Snapshot */
 /** @typedef {{ model: string, order: string, counters: string, capacity: number, inFlight: number,
  *              keys: { keyId: string, name: string, waiting: number, waitingEverywhere: number, servedTokens: number, share: number, counter: number }[] }} Admission */
 
@@ -32,6 +32,7 @@ const ui = {
   stats: $("live-stats", HTMLElement),
   switches: $("live-switches", HTMLUListElement),
   replicas: $("live-replicas", HTMLTableElement),
+  continued: $("live-continued", HTMLElement),
   breakers: $("live-breakers", HTMLTableElement),
   admission: $("live-admission", HTMLElement),
 };
@@ -100,6 +101,9 @@ function render() {
     ]),
     (i) => ({ attrs: { "data-replica": s.replicas[i].name } }),
   );
+
+  // Each one is an answer that a failed replica would have cut (a stream_continued degradation).
+  ui.continued.textContent = t("live.continued", { n: num(s.streamsContinued ?? 0) });
 
   renderAdmission(s.admission ?? []);
 

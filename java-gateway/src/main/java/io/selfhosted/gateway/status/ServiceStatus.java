@@ -1,6 +1,8 @@
 package io.selfhosted.gateway.status;
 
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.selfhosted.gateway.degrade.Switch;
 import io.selfhosted.gateway.degrade.Switches;
 import io.selfhosted.gateway.pipeline.StreamMetrics;
@@ -25,7 +27,8 @@ import org.springframework.stereotype.Component;
 /**
  * This gateway's live state for operators: streams, token and request rates, error rate, each
  * replica's readiness, queue and breaker, each model's breaker, the switches in effect, and a
- * history of the rates sampled every {@code sample-interval} over the last {@code history}.
+ * history of the rates sampled every {@code sample-interval} over the last {@code history}, and how
+ * many answers were continued on another replica.
  */
 @Component
 public class ServiceStatus implements DisposableBean {
@@ -36,6 +39,7 @@ public class ServiceStatus implements DisposableBean {
   private final LoadMonitor load;
   private final Switches switches;
   private final ModelCapacity admission;
+  private final MeterRegistry meters;
   private final int capacity;
   private final ArrayDeque<Sample> history = new ArrayDeque<>();
   private final ScheduledExecutorService timer;
@@ -49,6 +53,7 @@ public class ServiceStatus implements DisposableBean {
       LoadMonitor load,
       Switches switches,
       ModelCapacity admission,
+      MeterRegistry meters,
       StatusProperties properties) {
     this.metrics = metrics;
     this.pool = pool;
@@ -56,6 +61,7 @@ public class ServiceStatus implements DisposableBean {
     this.load = load;
     this.switches = switches;
     this.admission = admission;
+    this.meters = meters;
     long interval = Math.max(100, properties.sampleInterval().toMillis());
     this.capacity = (int) Math.max(1, properties.history().toMillis() / interval);
     this.last = metrics.totals();
@@ -94,6 +100,7 @@ public class ServiceStatus implements DisposableBean {
       List<BreakerState> breakers,
       List<Switch> activeSwitches,
       List<ModelCapacity.ModelAdmission> admission,
+      long streamsContinued,
       List<Sample> history) {}
 
   synchronized void sample() {
@@ -150,7 +157,29 @@ public class ServiceStatus implements DisposableBean {
     List<Switch> active = switches.all().stream().filter(s -> s.activeAt(now)).toList();
     Sample current = history.isEmpty() ? null : history.peekLast();
     return new Snapshot(
-        now, current, replicas, states, active, admission.state(), List.copyOf(history));
+        now,
+        current,
+        replicas,
+        states,
+        active,
+        admission.state(),
+        streamsContinued(),
+        List.copyOf(history));
+  }
+
+  /**
+   * Answers this gateway continued on another replica since it started: the {@code
+   * stream_continued} degradation decisions it metered.
+   */
+  private long streamsContinued() {
+    return Math.round(
+        meters
+            .find("gateway.degradation.decisions")
+            .tag("decision", "stream_continued")
+            .counters()
+            .stream()
+            .mapToDouble(Counter::count)
+            .sum());
   }
 
   private static String wireName(CircuitBreaker.State state) {

@@ -3,6 +3,7 @@ package io.selfhosted.gateway.status;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.selfhosted.gateway.pipeline.DegradationLog;
 import io.selfhosted.gateway.support.FakeModelService.LiveStream;
 import io.selfhosted.gateway.support.GatewayIntegrationTest;
 import io.selfhosted.gateway.support.SseClient;
@@ -10,10 +11,14 @@ import okhttp3.Response;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 
-/** What the ops console reads: live streams, rates, replicas, breakers, switches, history. */
+/**
+ * What the ops console reads: live streams, rates, replicas, breakers, switches, history, answers
+ * continued.
+ */
 class StatusIntegrationTests extends GatewayIntegrationTest {
 
   @Autowired private ServiceStatus status;
+  @Autowired private DegradationLog degradations;
 
   @Test
   void showsRunningStreamsRatesReplicasBreakersAndSwitches() throws Exception {
@@ -44,6 +49,17 @@ class StatusIntegrationTests extends GatewayIntegrationTest {
     assertThat(after.get("history").size()).isGreaterThanOrEqualTo(2);
     assertThat(after.get("breakers").toString()).contains("model:demo-model");
     assertThat(after.at("/activeSwitches/0/kind").asText()).isEqualTo("max_tokens");
+  }
+
+  @Test
+  void countsTheAnswersContinuedOnAnotherReplica() throws Exception {
+    long before = body(get("/admin/status")).get("streamsContinued").asLong();
+    // what the stream pipeline records when an answer moves to another replica (the splice itself
+    // is tested in upstream.ContinuationTests and across real tiers in tests/test_continuation.py)
+    degradations.record(null, "fallback", "stream_continued", "replica-a: connection lost");
+    degradations.record(null, "fallback", "replica_failover", "not a continuation");
+
+    assertThat(body(get("/admin/status")).get("streamsContinued").asLong()).isEqualTo(before + 1);
   }
 
   @Test
