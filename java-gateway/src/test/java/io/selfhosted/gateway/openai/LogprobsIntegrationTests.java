@@ -97,7 +97,15 @@ class LogprobsIntegrationTests extends GatewayIntegrationTest {
     assertThat(streamed.fieldNames())
         .toIterable()
         .containsExactly(
-            "model", "messages", "stream", "stream_options", "max_tokens", "temperature", "top_p");
+            "model",
+            "messages",
+            "stream",
+            "stream_options",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            // our model service's token ids, which a continuation on another replica starts from
+            "return_token_ids");
   }
 
   @Test
