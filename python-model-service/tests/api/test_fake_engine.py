@@ -18,16 +18,8 @@ from harness import sse
 from tests.conftest import TOKEN, LiveServer, free_port, start_server
 
 
-class ScriptedEngine(Engine):
-    """Replies with a fixed text once ``gate`` opens; ``mode`` makes it fail instead."""
-
-    kind = "scripted"
-
-    def __init__(self, real: Engine) -> None:
-        super().__init__(real.model, real.tokenizer, "demo-model", real.max_model_len)
-        self.gate = threading.Event()
-        self.mode = "ok"
-        self.reply = real.tokenizer.encode("你好,世界", add_special_tokens=False)
+class ScriptedEngineBase(Engine):
+    """An engine with nothing to start, stop or count; subclasses say what it generates."""
 
     def start(self) -> None:
         return None
@@ -46,6 +38,18 @@ class ScriptedEngine(Engine):
 
     def stats(self) -> EngineStats:
         return EngineStats(running=0, waiting=0, tracked=0)
+
+
+class ScriptedEngine(ScriptedEngineBase):
+    """Replies with a fixed text once ``gate`` opens; ``mode`` makes it fail instead."""
+
+    kind = "scripted"
+
+    def __init__(self, real: Engine) -> None:
+        super().__init__(real.model, real.tokenizer, "demo-model", real.max_model_len)
+        self.gate = threading.Event()
+        self.mode = "ok"
+        self.reply = real.tokenizer.encode("你好,世界", add_special_tokens=False)
 
     async def generate(
         self, request_id: str, prompt_ids: list[int], params: SamplingParams

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.engine import Engine, EngineStats, EngineStep, SamplingParams
+from app.engine import Engine, EngineStep, SamplingParams
 from harness import sse
 from tests.api.test_errors import assert_envelope
+from tests.api.test_fake_engine import ScriptedEngineBase
 from tests.conftest import LiveServer, start_server
 
 WEATHER = {
@@ -42,7 +43,7 @@ REPLY = (
 )
 
 
-class TextEngine(Engine):
+class TextEngine(ScriptedEngineBase):
     """Writes ``reply`` one token per step, and keeps the last prompt it was given."""
 
     kind = "scripted"
@@ -55,24 +56,6 @@ class TextEngine(Engine):
         super().__init__(real.model, tokenizer, "demo-model", real.max_model_len)
         self.reply = REPLY
         self.prompt = ""
-
-    def start(self) -> None:
-        return None
-
-    def stop(self, timeout: float | None = None) -> None:
-        return None
-
-    async def warmup(self) -> None:
-        return None
-
-    def abort(self, request_id: str) -> None:
-        return None
-
-    def healthy(self) -> bool:
-        return True
-
-    def stats(self) -> EngineStats:
-        return EngineStats(running=0, waiting=0, tracked=0)
 
     async def generate(
         self, request_id: str, prompt_ids: list[int], params: SamplingParams
